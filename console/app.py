@@ -1,0 +1,233 @@
+"""The Textual App: composes the panes, wires the runtime to them and the keys to actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.events import Resize
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from console.model import SignalState
+from console.runtime import Runtime
+from console.store import StoreError
+from widgets.header import FleetHeader, PaneTabs
+from widgets.help import HelpScreen
+from widgets.pane import Pane
+from widgets.panes import EndpointPane, GpuPane, PinPane, SignalPane
+
+# below either size the panes are shown one at a time, with a tab line naming them all
+NARROW_WIDTH = 120
+SHORT_HEIGHT = 30
+
+
+class PaneChanged(Message):
+    def __init__(self, pane: str) -> None:
+        super().__init__()
+        self.pane = pane
+
+
+class FleetdeckApp(App[None]):
+    TITLE = "fleetdeck"
+    CSS = """
+    Screen { layout: vertical; }
+    #panes {
+        layout: grid;
+        grid-size: 2 2;
+        grid-gutter: 0;
+        height: 1fr;
+    }
+    #panes.-single { layout: vertical; }
+    #panes.-single > Pane { display: none; }
+    #panes.-single > Pane.-shown { display: block; }
+    Screen.-narrow PaneTabs { display: block; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "next_pane", "Next pane", priority=True, id="pane.next"),
+        Binding("shift+tab", "previous_pane", "Previous pane", priority=True, show=False, id="pane.previous"),
+        Binding("1", "zoom(0)", "GPUs", show=False, id="pane.zoom1"),
+        Binding("2", "zoom(1)", "Endpoints", show=False, id="pane.zoom2"),
+        Binding("3", "zoom(2)", "Pins", show=False, id="pane.zoom3"),
+        Binding("4", "zoom(3)", "Signals", show=False, id="pane.zoom4"),
+        Binding("escape", "unzoom", "Back", show=False, id="pane.unzoom"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+    HELP_TEXT: ClassVar[list[tuple[str, str]]] = [
+        ("Tab / Shift+Tab", "move to the next / previous pane"),
+        ("1 2 3 4", "zoom GPUs / Endpoints / Pins / Signals to the full screen; again to go back"),
+        ("Esc", "leave the zoomed pane"),
+        ("↑ ↓ PgUp PgDn", "move in the pane's table"),
+        ("ctrl+p", "command palette: every action by name"),
+        ("?", "this help"),
+        ("q", "quit"),
+    ]
+    SIGNAL_HELP: ClassVar[list[tuple[str, str]]] = [
+        ("a", "acknowledge the selected signal"),
+        ("m", "mute the selected signal's source"),
+    ]
+
+    def __init__(self, runtime: Runtime, *, live: bool = True) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.live = live
+        self.active = 0
+        self.zoomed: int | None = None
+        self.panes: list[Pane] = [
+            GpuPane(),
+            EndpointPane(),
+            PinPane(),
+            SignalPane(runtime.clock),
+        ]
+        runtime.listeners.append(self._runtime_changed)
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        modes = [self.runtime.mode.value]
+        if self.runtime.read_only:
+            modes.append("READ-ONLY")
+        return tuple(modes)
+
+    def compose(self) -> ComposeResult:
+        yield FleetHeader()
+        yield PaneTabs()
+        with Container(id="panes"):
+            yield from self.panes
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(FleetHeader).show(self.runtime.snapshot, self.modes)
+        self._layout(self.size.width, self.size.height)
+        self.panes[0].focus_content()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            # not possible off the main thread (tests) or on a non-Unix loop
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.exit)
+        self._run_runtime()
+
+    @work(exclusive=True, group="runtime", exit_on_error=False)
+    async def _run_runtime(self) -> None:
+        try:
+            await self.runtime.start(live=self.live)
+        except StoreError as exc:
+            self.exit(return_code=2, message=f"fleetdeck: {exc}")
+
+    async def on_unmount(self) -> None:
+        await self.runtime.close()
+
+    # --- runtime -> panes ---
+
+    def _runtime_changed(self, pane: str) -> None:
+        self.post_message(PaneChanged(pane))
+
+    @on(PaneChanged)
+    def _pane_changed(self, message: PaneChanged) -> None:
+        snapshot = self.runtime.snapshot
+        for pane in self.panes:
+            if pane.pane_id == message.pane or (message.pane == "signals" and pane.pane_id == "pins"):
+                pane.show(snapshot)
+            elif message.pane == "pins" and pane.pane_id == "endpoints":
+                pane.show(snapshot)  # drift markers
+        self.query_one(FleetHeader).show(snapshot, self.modes)
+
+    # --- layout ---
+
+    def on_resize(self, event: Resize) -> None:
+        self._layout(event.size.width, event.size.height)
+
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < NARROW_WIDTH or self.size.height < SHORT_HEIGHT
+
+    def _layout(self, width: int, height: int) -> None:
+        narrow = width < NARROW_WIDTH or height < SHORT_HEIGHT
+        self.screen.set_class(narrow, "-narrow")
+        single = narrow or self.zoomed is not None
+        shown = self.zoomed if self.zoomed is not None else self.active
+        self.query_one("#panes").set_class(single, "-single")
+        for index, pane in enumerate(self.panes):
+            pane.set_class(index == shown, "-shown")
+            pane.set_class(index == self.active, "-active")
+        titles = [pane.title for pane in self.panes]
+        self.query_one(PaneTabs).show(titles, shown)
+        self.call_after_refresh(self._sync_panes)
+
+    def _sync_panes(self) -> None:
+        for pane in self.panes:
+            pane.sync()
+
+    def _activate(self, index: int) -> None:
+        self.active = index % len(self.panes)
+        if self.zoomed is not None:
+            self.zoomed = self.active
+        self._layout(self.size.width, self.size.height)
+        self.panes[self.active].focus_content()
+
+    # --- actions ---
+
+    def action_next_pane(self) -> None:
+        self._activate(self.active + 1)
+
+    def action_previous_pane(self) -> None:
+        self._activate(self.active - 1)
+
+    def action_zoom(self, index: int) -> None:
+        if self.zoomed == index or (self.narrow and self.zoomed is None and self.active == index):
+            self.zoomed = None
+        else:
+            self.zoomed = index
+        self.active = index
+        self._layout(self.size.width, self.size.height)
+        self.panes[index].focus_content()
+
+    def action_unzoom(self) -> None:
+        if self.zoomed is not None:
+            self.zoomed = None
+            self._layout(self.size.width, self.size.height)
+
+    def help_sections(self) -> list[tuple[str, Iterable[tuple[str, str]]]]:
+        return [("Everywhere", self.HELP_TEXT), ("Signals pane", self.SIGNAL_HELP)]
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()), callback=lambda _: self._sync_panes())
+
+    @on(SignalPane.StateRequested)
+    async def _signal_state(self, message: SignalPane.StateRequested) -> None:
+        if message.action == "acknowledge":
+            await self.runtime.set_signal_state(message.source, message.signal_id, SignalState.ACKNOWLEDGED)
+        elif message.action == "mute":
+            await self.runtime.mute_source(message.source)
+            self.notify(f"Muted {message.source}", timeout=3)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for index, pane in enumerate(self.panes):
+            yield SystemCommand(
+                f"Go to {pane.title}", f"Move to the {pane.title} pane", lambda i=index: self._activate(i)
+            )
+            yield SystemCommand(
+                f"Zoom {pane.title}",
+                f"Show the {pane.title} pane full screen (key {index + 1})",
+                lambda i=index: self.action_zoom(i),
+            )
+        yield SystemCommand("Leave zoom", "Show all panes again (Esc)", self.action_unzoom)
+        signals = self.panes[3]
+        assert isinstance(signals, SignalPane)
+        yield SystemCommand(
+            "Acknowledge signal", "Acknowledge the selected signal (a)", signals.action_acknowledge
+        )
+        yield SystemCommand(
+            "Mute signal source", "Mute the selected signal's source (m)", signals.action_mute
+        )
+        yield SystemCommand("Help", "Show every key binding (?)", self.action_help)
+        yield from super().get_system_commands(screen)

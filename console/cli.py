@@ -1,0 +1,114 @@
+"""The `fleetdeck` command: the live console, the demo, and a config check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from console import locations
+from console.config import Config, ConfigError, default_config, discover_config, load_config
+
+
+def _version() -> str:
+    try:
+        return version("fleetdeck")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $FLEETDECK_CONFIG, ./fleetdeck.toml, then the user config dir)",
+    )
+    common.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="the SQLite store (default: in the user state dir)",
+    )
+    common.add_argument(
+        "--read-only", action="store_true", default=argparse.SUPPRESS, help="no actions: watch only"
+    )
+    parser = argparse.ArgumentParser(
+        prog="fleetdeck",
+        parents=[common],
+        description="A terminal operations console for LLM serving fleets: GPUs, endpoints, pins, signals.",
+    )
+    parser.add_argument("--version", action="version", version=f"fleetdeck {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", parents=[common], help="the live console (the default)")
+    demo = commands.add_parser("demo", parents=[common], help="the console on the built-in demo fleet")
+    demo.add_argument("--seed", type=int, default=7, help="the demo fleet's seed (default 7)")
+    check = commands.add_parser("check", parents=[common], help="validate a config file and exit")
+    check.add_argument("file", nargs="?", type=Path, metavar="CONFIG", help="the file to check")
+    return parser
+
+
+def _fail(lines: list[str] | str) -> int:
+    for line in [lines] if isinstance(lines, str) else lines:
+        print(f"fleetdeck: {line}", file=sys.stderr)
+    return 2
+
+
+def _load(path: Path | None) -> tuple[Config, bool]:
+    """The config to run with, and whether it is the zero-config local mode."""
+    found = discover_config(path)
+    if found is None:
+        return default_config(), True
+    return load_config(found), False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    config_path: Path | None = getattr(args, "config", None)
+    try:
+        if command == "check":
+            target = args.file or discover_config(config_path)
+            if target is None:
+                return _fail("no config file found (give one: fleetdeck check PATH)")
+            config = load_config(target)
+            print(
+                f"{target}: ok ({len(config.endpoints)} endpoints, {len(config.gpus)} GPU sources, "
+                f"{len(config.signals)} signal sources, {len(config.routes)} routes)"
+            )
+            return 0
+        if command == "demo":
+            config, zero = _load(config_path) if config_path else (default_config(), False)
+        else:
+            config, zero = _load(config_path)
+    except ConfigError as exc:
+        return _fail(str(exc).splitlines())
+
+    from console.runtime import Mode, Runtime
+
+    db = getattr(args, "db", None)
+    if command == "demo":
+        runtime = Runtime(
+            config, mode=Mode.DEMO, db_path=db, read_only=getattr(args, "read_only", False), seed=args.seed
+        )
+    else:
+        runtime = Runtime(
+            config,
+            mode=Mode.LIVE,
+            db_path=db or config.console.db or locations.default_db_path(),
+            read_only=getattr(args, "read_only", False),
+            zero_config=zero,
+        )
+    from console.app import FleetdeckApp
+
+    app = FleetdeckApp(runtime)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1120 @@
+"""The TOML config: pydantic models of every section, discovery, and errors a person can act on.
+
+Every problem in a file is reported as one line, `path.to.field: what is wrong`, never as a traceback.
+Relative paths in a file are taken relative to that file's directory. Secrets never live in the file:
+only the *name* of an environment variable does (`token_env`, or `${NAME}` in webhook headers).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from console import locations
+
+CONFIG_ENV = "FLEETDECK_CONFIG"
+PINS_FILE_NAME = "fleet.lock"
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+DEFAULT_MODELSCOPE_ENDPOINT = "https://modelscope.cn"
+DOCKER_HUB_REGISTRY = "registry-1.docker.io"
+
+SECRET_HINT = (
+    "secrets are not allowed in the config file; "
+    "put the secret in an environment variable and name it in token_env"
+)
+HEADER_SECRET_HINT = (
+    "secrets are not allowed in the config file; "
+    "put the secret in an environment variable and reference it as ${ENV_NAME}"
+)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. Each problem is one line: `path.to.field: what is wrong`."""
+
+    def __init__(self, problems: list[str], source: Path | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self.problems)
+
+    def __str__(self) -> str:
+        if self.source is None:
+            return "\n".join(self.problems)
+        return "\n".join(f"{self.source}: {problem}" for problem in self.problems)
+
+
+def resolve_secret(env_name: str | None, env: Mapping[str, str] = os.environ) -> str | None:
+    """The value of the environment variable named in config, or None when unnamed, unset or empty."""
+    if not env_name:
+        return None
+    return env.get(env_name) or None
+
+
+# --- value types -------------------------------------------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_DURATION_FULL = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number of seconds or a string such as "500ms", "30s", "15m", "2h", "7d", "1h30m"."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a duration (e.g. 30s, 15m, 2h), got {_describe(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DURATION_FULL.fullmatch(text):
+            raise ValueError(f"invalid duration {value!r} (use e.g. 30s, 15m, 2h)")
+        seconds = sum(float(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(text))
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"duration must be greater than 0, got {_describe(value)}")
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": "^(\\d+(\\.\\d+)?(ms|s|m|h|d|w))+$"},
+            ],
+            "description": "seconds, or a string such as 500ms, 30s, 15m, 2h, 7d, 1h30m",
+        }
+    ),
+]
+
+
+def _check_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    has_space = any(c.isspace() for c in value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or has_space:
+        raise ValueError(f"invalid URL {value!r} (expected http:// or https:// and a host)")
+    if parts.password:
+        raise ValueError(f"the URL contains a password; {SECRET_HINT}")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# well-known token shapes that also happen to be valid variable names
+_TOKEN_SHAPE = re.compile(r"(hf_|gh[pousr]_|github_pat_|glpat-|sk-)[A-Za-z0-9_-]{16,}")
+
+
+def _check_env_name(value: str) -> str:
+    if _TOKEN_SHAPE.fullmatch(value) and not value.isupper():
+        raise ValueError(f"this looks like a secret itself; {SECRET_HINT}")
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an environment variable name (letters, digits and _; no digit first)"
+        )
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
+
+
+def _to_path(value: object, info: ValidationInfo) -> Path:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a path string, got {_describe(value)}")
+    if not value.strip():
+        raise ValueError("path must not be empty")
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path
+
+
+ConfigPath = Annotated[Path, BeforeValidator(_to_path), WithJsonSchema({"type": "string", "format": "path"})]
+
+
+def _check_non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+NonEmptyStr = Annotated[str, AfterValidator(_check_non_empty)]
+
+
+def _check_name(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    if any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} must not contain whitespace")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+
+_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _check_repo(value: str) -> str:
+    if not _REPO.fullmatch(value):
+        raise ValueError(f"expected 'owner/name', got {value!r}")
+    return value
+
+
+Repo = Annotated[str, AfterValidator(_check_repo)]
+
+_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _check_org(value: str) -> str:
+    if not _ORG.fullmatch(value):
+        raise ValueError(f"expected an organisation or user name such as 'Qwen', got {value!r}")
+    return value
+
+
+Org = Annotated[str, AfterValidator(_check_org)]
+
+_PYPI_PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def _check_project(value: str) -> str:
+    if not _PYPI_PROJECT.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid PyPI project name")
+    return value
+
+
+_IMAGE_HOST = (
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?)"
+)
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"(?:(?P<host>{_IMAGE_HOST})/)?(?P<path>{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+)
+
+
+def _split_image(value: str) -> tuple[str, str, str] | None:
+    """(registry, repository, tag) of an image reference, with Docker Hub's rules; None if invalid."""
+    match = _IMAGE.fullmatch(value)
+    if match is None:
+        return None
+    host, path = match["host"], match["path"]
+    # "vllm/vllm-openai": the first part is a Docker Hub namespace, not a host, unless it looks like one
+    if host is not None and "." not in host and ":" not in host and host != "localhost":
+        host, path = None, f"{host}/{path}"
+    if host in (None, "docker.io", "index.docker.io"):
+        host = DOCKER_HUB_REGISTRY
+        if "/" not in path:
+            path = f"library/{path}"
+    return host, path, match["tag"] or "latest"
+
+
+def _check_image(value: str) -> str:
+    if "@" in value:
+        raise ValueError(f"name a tag to watch, not a digest ({value!r})")
+    if _split_image(value) is None:
+        raise ValueError(
+            f"invalid image reference {value!r} (e.g. vllm/vllm-openai:latest or ghcr.io/org/image:tag)"
+        )
+    return value
+
+
+def _check_selector(value: str) -> str:
+    stripped = value.strip()
+    if stripped and not (stripped.startswith("{") and stripped.endswith("}")):
+        raise ValueError(f'expected a label selector in braces such as {{Hostname=~"gpu-.*"}}, got {value!r}')
+    return value
+
+
+_KEY_PART = re.compile(r"\S+")
+
+
+def _check_key(value: str) -> str:
+    if any(not _KEY_PART.fullmatch(part.strip()) for part in value.split(",")):
+        raise ValueError(f"invalid key {value!r} (e.g. 'q', 'ctrl+r', 'f5', or several: 'q,ctrl+c')")
+    return value
+
+
+def _check_haproxy_address(value: str) -> str:
+    if "/" in value:
+        return value  # a unix socket path
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected 'host:port' or a unix socket path, got {value!r}")
+    return value
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WORD_SPLIT = re.compile(r"[-_]")
+_SECRET_WORDS = frozenset(
+    {"token", "password", "passwd", "secret", "apikey", "key", "bearer", "credential", "credentials", "auth"}
+)
+_SENSITIVE_HEADER_WORDS = _SECRET_WORDS | {"authorization", "cookie", "session", "signature"}
+
+
+def _has_word(name: str, words: frozenset[str]) -> bool:
+    """Whether a key or header name is made of a word such as token (api_key, X-Api-Key, hf-token)."""
+    return not name.lower().endswith("_env") and bool(words & set(_WORD_SPLIT.split(name.lower())))
+
+
+def expand_env_refs(text: str, env: Mapping[str, str] = os.environ) -> str:
+    """`text` with each `${NAME}` replaced by that environment variable; ValueError names a missing one."""
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match[1]
+        if not env.get(name):
+            raise ValueError(f"environment variable {name} is not set")
+        return env[name]
+
+    return _ENV_REF.sub(value_of, text)
+
+
+BODY_PLACEHOLDERS = ("route", "action", "endpoint", "target", "weight", "weights", "operator")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+
+
+def render_body(template: str, values: Mapping[str, object]) -> str:
+    """Fill `{{name}}` placeholders: strings JSON-escaped (the template has the quotes), others as JSON."""
+
+    def value_of(match: re.Match[str]) -> str:
+        value = values[match[1]]
+        return json.dumps(value)[1:-1] if isinstance(value, str) else json.dumps(value)
+
+    return _PLACEHOLDER.sub(value_of, template)
+
+
+_BODY_SAMPLE = {
+    "route": "chat",
+    "action": "shift",
+    "endpoint": "chat-b",
+    "target": "b",
+    "weight": 10,
+    "weights": {"a": 90, "b": 10},
+    "operator": "alice",
+}
+
+
+# --- models --------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
+
+
+def _problems(*problems: tuple[str, str]) -> PydanticCustomError:
+    """A validation error that carries several `(relative path, message)` problems."""
+    return PydanticCustomError(
+        "fleetdeck_problems",
+        "{summary}",
+        {"summary": "; ".join(m for _, m in problems), "problems": problems},
+    )
+
+
+class _Tls(_Model):
+    verify_tls: bool = True
+    """Verify the server's TLS certificate (leave on; use ca_bundle for a private CA)."""
+    ca_bundle: ConfigPath | None = None
+    """PEM file of CA certificates to trust for this server, relative to the config file."""
+
+    @model_validator(mode="after")
+    def _ca_needs_verify(self) -> _Tls:
+        if self.ca_bundle is not None and not self.verify_tls:
+            raise _problems(("ca_bundle", "ca_bundle is set but verify_tls is false"))
+        return self
+
+
+class RefreshConfig(_Model):
+    gpu: Duration = 1.0
+    """How often GPU telemetry is read."""
+    endpoints: Duration = 5.0
+    """How often each endpoint is probed."""
+    signals: Duration = 900.0
+    """How often each upstream signal source is polled (jitter is added)."""
+
+
+class ConsoleConfig(_Model):
+    refresh: RefreshConfig = RefreshConfig()
+    """Default refresh interval of each kind of source; a source's own `interval` overrides it."""
+    read_only: bool = False
+    """Remove every action (rollback, shift, drain) from the console."""
+    operators: list[NonEmptyStr] = []
+    """OS users allowed to confirm actions; empty means anyone who can run the console."""
+    retention: Duration = 7 * 86400.0
+    """How long GPU samples and endpoint checks are kept in the store."""
+    db: ConfigPath | None = None
+    """The SQLite store file; unset means the platformdirs state dir."""
+    pins_file: ConfigPath | None = None
+    """The pins lock file; unset means fleet.lock next to this config file."""
+    theme: NonEmptyStr | None = None
+    """Textual theme name; unset uses the console's default."""
+    color: Literal["auto", "truecolor", "256", "16", "none"] = "auto"
+    """Colour depth; auto follows the terminal, and NO_COLOR is honoured either way."""
+
+
+class NvmlGpuSource(_Model):
+    source: Literal["nvml"]
+    """Local GPUs through NVML."""
+    enabled: bool = True
+    """Set false to stop reading local GPUs (they are read unless an entry disables them)."""
+    interval: Duration | None = None
+    """Refresh interval; unset means console.refresh.gpu."""
+
+
+class PrometheusGpuSource(_Tls):
+    source: Literal["prometheus"]
+    """A fleet's GPUs through the DCGM-exporter series in Prometheus."""
+    name: NonEmptyStr | None = None
+    """Label for this source in the console; unset uses the URL's host."""
+    url: HttpUrl
+    """Base URL of the Prometheus HTTP API."""
+    selector: Annotated[str, AfterValidator(_check_selector)] = ""
+    """PromQL label selector added to every query, e.g. {Hostname=~"gpu-.*"}."""
+    token_env: EnvName | None = None
+    """Environment variable holding a bearer token for Prometheus."""
+    interval: Duration | None = None
+    """Refresh interval; unset means console.refresh.gpu."""
+
+
+class DcgmGpuSource(_Tls):
+    source: Literal["dcgm"]
+    """A direct scrape of DCGM-exporter /metrics URLs."""
+    name: NonEmptyStr | None = None
+    """Label for this source in the console; unset uses the first URL's host."""
+    urls: Annotated[list[HttpUrl], Field(min_length=1)]
+    """The exporters' /metrics URLs."""
+    token_env: EnvName | None = None
+    """Environment variable holding a bearer token for the exporters."""
+    interval: Duration | None = None
+    """Refresh interval; unset means console.refresh.gpu."""
+
+
+GpuSource = Annotated[NvmlGpuSource | PrometheusGpuSource | DcgmGpuSource, Field(discriminator="source")]
+
+
+class CanaryConfig(_Model):
+    enabled: bool = False
+    """Send a tiny real completion now and then to measure time to first token end to end."""
+    every: Duration = 300.0
+    """How often the canary runs."""
+    max_tokens: Annotated[int, Field(ge=1, le=64)] = 1
+    """Tokens the canary asks for."""
+
+
+class ThresholdsConfig(_Model):
+    latency: Duration = 2.0
+    """Health-check latency above which the endpoint is degraded."""
+    ttft_p95: Duration = 5.0
+    """Time-to-first-token p95 (last window) above which the endpoint is degraded."""
+    queue_waiting: Annotated[int, Field(ge=0)] = 16
+    """Waiting requests above which the endpoint is degraded."""
+    kv_usage: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
+    """KV-cache usage (0..1) above which the endpoint is degraded."""
+    error_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    """Share of failed requests (0..1, last window) above which the endpoint is degraded."""
+
+
+class EndpointConfig(_Tls):
+    name: Name
+    """Unique name of this endpoint, used by routes and shown in the console."""
+    url: HttpUrl
+    """Base URL of the serving engine."""
+    engine: Literal["auto", "vllm", "sglang", "tgi", "llamacpp", "ollama", "triton", "nim", "openai"] = "auto"
+    """Serving engine; auto detects it from the responses."""
+    pin: NonEmptyStr | None = None
+    """Name of the lock-file entry this endpoint should serve (drift is measured against it)."""
+    model: NonEmptyStr | None = None
+    """Served model id expected in the model list (readiness)."""
+    token_env: EnvName | None = None
+    """Environment variable holding the bearer token for this endpoint."""
+    interval: Duration | None = None
+    """Probe interval; unset means console.refresh.endpoints."""
+    timeout: Duration = 5.0
+    """Limit for each whole request to this endpoint."""
+    metrics_url: HttpUrl | None = None
+    """Prometheus metrics URL; unset means <url>/metrics."""
+    canary: CanaryConfig = CanaryConfig()
+    """Optional canary completion."""
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    """Limits beyond which the endpoint is degraded."""
+    consecutive: Annotated[int, Field(ge=1)] = 2
+    """Results in a row needed before the state changes (no flapping)."""
+
+
+class _Signal(_Model):
+    name: NonEmptyStr | None = None
+    """Label for this source in the console; unset derives one from the source."""
+    interval: Duration | None = None
+    """Poll interval; unset means console.refresh.signals."""
+
+    @property
+    def label(self) -> str:
+        """The name shown in the console and used to mute the source."""
+        return self.name or self._default_label()
+
+    def _default_label(self) -> str:
+        raise NotImplementedError
+
+
+class GithubSignal(_Signal):
+    source: Literal["github"]
+    """Releases (or tags) of a GitHub repository."""
+    repo: Repo
+    """Repository as owner/name."""
+    track: Literal["releases", "tags"] = "releases"
+    """What to watch: published releases or bare tags."""
+    base_url: HttpUrl = "https://api.github.com"
+    """REST API base; for GitHub Enterprise e.g. https://github.example.com/api/v3."""
+    token_env: EnvName | None = None
+    """Environment variable holding a GitHub token (raises the rate limit from 60 to 5,000 an hour)."""
+    include_prereleases: bool = False
+    """Also report pre-releases."""
+    atom_fallback: bool = True
+    """Read the public Atom feed when the REST API is rate-limited."""
+
+    def _default_label(self) -> str:
+        return f"github {self.repo}" + (" tags" if self.track == "tags" else "")
+
+    @property
+    def web_url(self) -> str:
+        """The web host matching base_url, for Atom feeds and links."""
+        parts = urlsplit(self.base_url)
+        if parts.hostname == "api.github.com":
+            return "https://github.com"
+        path = parts.path.rstrip("/").removesuffix("/api/v3")
+        return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+class HuggingFaceSignal(_Signal):
+    source: Literal["huggingface"]
+    """A Hugging Face model repo (revision, licence, gating) or an author's new models."""
+    repo: Repo | None = None
+    """Model repo as owner/name; set exactly one of repo and author."""
+    author: Org | None = None
+    """Report new models by this author or organisation; set exactly one of repo and author."""
+    revision: NonEmptyStr | None = None
+    """Branch watched for new commits (repo only); unset means main."""
+    endpoint: HttpUrl | None = None
+    """Hub or mirror URL; unset means $HF_ENDPOINT, else https://huggingface.co."""
+    token_env: EnvName | None = None
+    """Environment variable holding a Hugging Face token (gated or private repos)."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> HuggingFaceSignal:
+        if (self.repo is None) == (self.author is None):
+            raise _problems(("repo", "set exactly one of repo and author"))
+        if self.revision is not None and self.repo is None:
+            raise _problems(("revision", "revision needs repo"))
+        return self
+
+    def _default_label(self) -> str:
+        return f"huggingface {self.repo or self.author}" + (f"@{self.revision}" if self.revision else "")
+
+    def resolved_endpoint(self, env: Mapping[str, str] = os.environ) -> str:
+        return self.endpoint or env.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT
+
+
+class ModelScopeSignal(_Signal):
+    source: Literal["modelscope"]
+    """A ModelScope model repo or an owner's new models."""
+    repo: Repo | None = None
+    """Model repo as owner/name; set exactly one of repo and owner."""
+    owner: Org | None = None
+    """Report new models by this owner; set exactly one of repo and owner."""
+    endpoint: HttpUrl | None = None
+    """ModelScope URL; unset means $MODELSCOPE_ENDPOINT, else https://modelscope.cn."""
+    token_env: EnvName | None = None
+    """Environment variable holding a ModelScope token."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ModelScopeSignal:
+        if (self.repo is None) == (self.owner is None):
+            raise _problems(("repo", "set exactly one of repo and owner"))
+        return self
+
+    def _default_label(self) -> str:
+        return f"modelscope {self.repo or self.owner}"
+
+    def resolved_endpoint(self, env: Mapping[str, str] = os.environ) -> str:
+        return self.endpoint or env.get("MODELSCOPE_ENDPOINT") or DEFAULT_MODELSCOPE_ENDPOINT
+
+
+class PypiSignal(_Signal):
+    source: Literal["pypi"]
+    """Releases of a Python package."""
+    project: Annotated[str, AfterValidator(_check_project)]
+    """Project name on the index, e.g. vllm."""
+    index_url: HttpUrl = "https://pypi.org"
+    """Package index base URL."""
+
+    def _default_label(self) -> str:
+        return f"pypi {self.project}"
+
+
+class OciSignal(_Signal):
+    source: Literal["oci"]
+    """The digest behind a container image tag."""
+    image: Annotated[str, AfterValidator(_check_image)]
+    """Image and tag whose digest is watched, e.g. vllm/vllm-openai:latest or ghcr.io/org/image:tag."""
+    username: NonEmptyStr | None = None
+    """Registry user for a private image (with token_env)."""
+    token_env: EnvName | None = None
+    """Environment variable holding a registry token or password."""
+
+    def _default_label(self) -> str:
+        return f"oci {self.image}"
+
+    def _parts(self) -> tuple[str, str, str]:
+        parts = _split_image(self.image)
+        assert parts is not None  # validated
+        return parts
+
+    @property
+    def registry(self) -> str:
+        """Registry host; Docker Hub images resolve to registry-1.docker.io."""
+        return self._parts()[0]
+
+    @property
+    def repository(self) -> str:
+        """Repository path on the registry (library/ added for official Docker Hub images)."""
+        return self._parts()[1]
+
+    @property
+    def tag(self) -> str:
+        return self._parts()[2]
+
+
+class FeedRule(_Model):
+    tag: NonEmptyStr
+    """Tag given to a matching item, e.g. hiring."""
+    keywords: Annotated[list[NonEmptyStr], Field(min_length=1)]
+    """An item matches when its title or summary contains any of these (case-insensitive)."""
+
+
+class FeedSignal(_Signal):
+    source: Literal["feed"]
+    """An RSS or Atom news feed."""
+    url: HttpUrl
+    """Feed URL."""
+    rules: list[FeedRule] = []
+    """Keyword rules that tag items."""
+    keep_unmatched: bool = False
+    """Also report items that match no rule (always true when there are no rules)."""
+
+    def _default_label(self) -> str:
+        return f"feed {urlsplit(self.url).hostname}"
+
+
+Signal = Annotated[
+    GithubSignal | HuggingFaceSignal | ModelScopeSignal | PypiSignal | OciSignal | FeedSignal,
+    Field(discriminator="source"),
+]
+
+
+class HaproxyBackend(_Model):
+    kind: Literal["haproxy"]
+    """HAProxy Runtime API: targets map endpoint names to HAProxy server names."""
+    address: Annotated[str, AfterValidator(_check_haproxy_address)]
+    """Runtime API socket: host:port, or a unix socket path (admin level to act)."""
+    haproxy_backend: NonEmptyStr
+    """The HAProxy backend section holding the servers."""
+
+    @property
+    def socket_path(self) -> Path | None:
+        """The unix socket path, or None for a TCP address."""
+        return Path(self.address) if "/" in self.address else None
+
+
+class EnvoyBackend(_Model):
+    kind: Literal["envoy"]
+    """Envoy runtime overrides: targets map endpoint names to Envoy clusters."""
+    admin_url: HttpUrl
+    """Envoy admin interface URL."""
+    runtime_key: NonEmptyStr
+    """Runtime key holding the percent of traffic sent to the non-stable target."""
+
+
+class KubernetesBackend(_Model):
+    kind: Literal["kubernetes"]
+    """A Kubernetes object that holds the split (or the rollout)."""
+    resource: Literal["deployment", "kserve", "httproute", "argo-rollout"]
+    """Which object: a Deployment, a KServe InferenceService, a Gateway API HTTPRoute or an Argo Rollout."""
+    namespace: Name = "default"
+    """Namespace of the object."""
+    name: Name
+    """Name of the object."""
+    rule: Annotated[int, Field(ge=0)] = 0
+    """HTTPRoute only: index of the rule whose backendRefs carry the weights."""
+    kubeconfig: ConfigPath | None = None
+    """Kubeconfig file; unset means $KUBECONFIG, else ~/.kube/config."""
+    context: NonEmptyStr | None = None
+    """Kubeconfig context; unset means its current context."""
+    in_cluster: bool = False
+    """Use the pod's service account instead of a kubeconfig."""
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> KubernetesBackend:
+        if self.in_cluster and (self.kubeconfig is not None or self.context is not None):
+            raise _problems(("in_cluster", "in_cluster cannot be combined with kubeconfig or context"))
+        return self
+
+
+class WebhookBackend(_Tls):
+    kind: Literal["webhook"]
+    """A generic HTTP control plane: one request to apply, one URL to read the state back."""
+    url: HttpUrl
+    """URL the change is sent to."""
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    """HTTP method of the change request."""
+    headers: dict[str, str] = {}
+    """Request headers; secrets only as ${ENV_NAME} references."""
+    body_template: str = (
+        '{"route": "{{route}}", "action": "{{action}}", "target": "{{target}}", "weights": {{weights}}}'
+    )
+    """JSON body; placeholders: route, action, endpoint, target, weight, weights, operator, as {{route}}."""
+    state_url: HttpUrl
+    """URL answering GET with the current weights, to verify a change."""
+
+    @model_validator(mode="after")
+    def _check_request(self) -> WebhookBackend:
+        problems: list[tuple[str, str]] = []
+        for header, value in self.headers.items():
+            where = f"headers.{_key(header)}"
+            if not _HEADER_NAME.fullmatch(header):
+                problems.append((where, f"invalid header name {header!r}"))
+            elif "$" in _ENV_REF.sub("", value):
+                problems.append((where, "reference environment variables as ${ENV_NAME}"))
+            elif _has_word(header, _SENSITIVE_HEADER_WORDS) and not _ENV_REF.search(value):
+                problems.append((where, HEADER_SECRET_HINT))
+        unknown = sorted({m[1] for m in _PLACEHOLDER.finditer(self.body_template)} - set(BODY_PLACEHOLDERS))
+        if unknown:
+            known = ", ".join(BODY_PLACEHOLDERS)
+            problems.append(("body_template", f"unknown placeholder {unknown[0]!r} (known: {known})"))
+        else:
+            try:
+                json.loads(render_body(self.body_template, _BODY_SAMPLE))
+            except ValueError as exc:
+                problems.append(("body_template", f"not valid JSON once filled in ({exc})"))
+        if problems:
+            raise _problems(*problems)
+        return self
+
+    def resolved_headers(self, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """Headers with ${NAME} references filled in; ValueError names a variable that is not set."""
+        return {name: expand_env_refs(value, env) for name, value in self.headers.items()}
+
+
+class LitellmBackend(_Tls):
+    kind: Literal["litellm"]
+    """A LiteLLM proxy: targets map endpoint names to LiteLLM model ids in one model group."""
+    url: HttpUrl
+    """Proxy base URL."""
+    model_group: NonEmptyStr
+    """The model_name group whose deployments' weights are the split."""
+    token_env: EnvName | None = None
+    """Environment variable holding the proxy admin key."""
+
+
+Backend = Annotated[
+    HaproxyBackend | EnvoyBackend | KubernetesBackend | WebhookBackend | LitellmBackend,
+    Field(discriminator="kind"),
+]
+
+
+class GuardConfig(_Model):
+    enabled: bool = False
+    """Watch a target after a shift toward it and offer a one-key rollback on a breach."""
+    error_rate: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    """Error rate (0..1) that counts as a breach."""
+    ttft_p95: Duration | None = None
+    """Time-to-first-token p95 that counts as a breach."""
+    probes: Annotated[int, Field(ge=1)] = 3
+    """Probes after the shift during which the guard watches."""
+    auto_rollback: bool = False
+    """Roll back without asking on a breach (still journalled)."""
+
+    @model_validator(mode="after")
+    def _needs_limit(self) -> GuardConfig:
+        if self.enabled and self.error_rate is None and self.ttft_p95 is None:
+            raise _problems(("enabled", "an enabled guard needs error_rate or ttft_p95"))
+        if self.auto_rollback and not self.enabled:
+            raise _problems(("auto_rollback", "auto_rollback needs enabled = true"))
+        return self
+
+
+class RouteConfig(_Model):
+    name: Name
+    """Unique name of the route; type it to confirm risky actions."""
+    backend: Backend
+    """The control plane that holds the split (a table with kind = haproxy, envoy, kubernetes, ...)."""
+    targets: dict[str, NonEmptyStr]
+    """Endpoint name -> the backend's name for it (HAProxy server, Envoy cluster, backendRef, ...)."""
+    stable: NonEmptyStr
+    """The target that a rollback sends all traffic to."""
+    step: Annotated[int, Field(ge=1, le=100)] = 10
+    """Percent of traffic one shift key press moves."""
+    max_step: Annotated[int, Field(ge=1, le=100)] = 50
+    """Largest percent a single action may move; bigger plans are refused."""
+    protected: bool = False
+    """Every action on this route needs the route name typed."""
+    guard: GuardConfig = GuardConfig()
+    """Optional automatic watch after a shift."""
+
+    @model_validator(mode="after")
+    def _check_route(self) -> RouteConfig:
+        problems: list[tuple[str, str]] = []
+        if not self.targets:
+            problems.append(("targets", "a route needs at least one target"))
+        elif self.stable not in self.targets:
+            choices = ", ".join(self.targets)
+            problems.append(("stable", f"{self.stable!r} is not one of the targets ({choices})"))
+        if self.step > self.max_step:
+            problems.append(("step", f"step {self.step} is larger than max_step {self.max_step}"))
+        if isinstance(self.backend, EnvoyBackend) and len(self.targets) != 2:
+            problems.append(("targets", "an envoy route needs exactly two targets"))
+        if problems:
+            raise _problems(*problems)
+        return self
+
+
+# zero-config signals: the Qwen family and the engines that serve it
+DEFAULT_SIGNALS: tuple[dict[str, str], ...] = (
+    {"source": "github", "repo": "QwenLM/Qwen3"},
+    {"source": "huggingface", "author": "Qwen"},
+    {"source": "github", "repo": "vllm-project/vllm"},
+    {"source": "github", "repo": "sgl-project/sglang"},
+    {"source": "github", "repo": "ggml-org/llama.cpp"},
+    {"source": "github", "repo": "ollama/ollama"},
+)
+
+
+class Config(_Model):
+    console: ConsoleConfig = ConsoleConfig()
+    """Console behaviour, refresh intervals and store."""
+    keys: dict[Annotated[str, AfterValidator(_check_name)], Annotated[str, AfterValidator(_check_key)]] = {}
+    """Key remapping: binding id -> key(s), e.g. quit = "ctrl+q"."""
+    gpus: list[GpuSource] = []
+    """GPU sources; local NVML is read unless an nvml entry sets enabled = false."""
+    endpoints: list[EndpointConfig] = []
+    """Serving endpoints to probe."""
+    signals: list[Signal] = []
+    """Upstream sources to poll for releases, revisions and news."""
+    routes: list[RouteConfig] = []
+    """Traffic splits that actions can change."""
+
+    _source_path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Config:
+        problems: list[tuple[str, str]] = []
+        nvml = [i for i, g in enumerate(self.gpus) if isinstance(g, NvmlGpuSource)]
+        problems += [(f"gpus[{i}]", "only one nvml entry is allowed") for i in nvml[1:]]
+        problems += _duplicates("endpoints", [e.name for e in self.endpoints], "endpoint name")
+        problems += _duplicates("routes", [r.name for r in self.routes], "route name")
+        problems += _duplicates("signals", [s.label for s in self.signals], "signal source")
+        known = {e.name for e in self.endpoints}
+        for i, route in enumerate(self.routes):
+            for target in route.targets:
+                if target not in known:
+                    problems.append(
+                        (f"routes[{i}].targets.{_key(target)}", f"{target!r} is not a configured endpoint")
+                    )
+        if problems:
+            raise _problems(*problems)
+        return self
+
+    @property
+    def source_path(self) -> Path | None:
+        """The file this config was loaded from; None for the zero-config default."""
+        return self._source_path
+
+    @property
+    def nvml_enabled(self) -> bool:
+        return not any(isinstance(g, NvmlGpuSource) and not g.enabled for g in self.gpus)
+
+    @property
+    def pins_path(self) -> Path:
+        """The lock file: console.pins_file, else fleet.lock next to the config file, else in the cwd."""
+        if self.console.pins_file is not None:
+            return self.console.pins_file
+        if self._source_path is not None:
+            return self._source_path.absolute().parent / PINS_FILE_NAME
+        return Path.cwd() / PINS_FILE_NAME
+
+    @property
+    def db_path(self) -> Path:
+        """The store file: console.db, else the platformdirs state dir."""
+        return self.console.db if self.console.db is not None else locations.default_db_path()
+
+
+def _duplicates(section: str, names: list[str], what: str) -> list[tuple[str, str]]:
+    first: dict[str, int] = {}
+    problems = []
+    for i, name in enumerate(names):
+        if name in first:
+            problems.append((f"{section}[{i}]", f"duplicate {what} {name!r} (also {section}[{first[name]}])"))
+        else:
+            first[name] = i
+    return problems
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def parse_config(data: dict[str, Any], source_path: Path | None = None) -> Config:
+    """Validate parsed TOML; relative paths are taken relative to source_path's directory."""
+    context = {"base_dir": source_path.absolute().parent} if source_path is not None else None
+    try:
+        config = Config.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc), source_path) from None
+    config._source_path = source_path
+    return config
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"cannot read config file: {exc.strerror or exc}"], path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not valid UTF-8 text (byte {exc.start})"], path) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_toml_problem(exc)], path) from None
+    return parse_config(data, source_path=path)
+
+
+def default_config() -> Config:
+    """The zero-config local mode: local GPUs, auto-detected local endpoints, default signals."""
+    return Config.model_validate({"signals": list(DEFAULT_SIGNALS)})
+
+
+def discover_config(
+    cli_path: Path | None, env: Mapping[str, str] = os.environ, cwd: Path | None = None
+) -> Path | None:
+    """--config, then $FLEETDECK_CONFIG, then ./fleetdeck.toml, then the user config dir; None if none."""
+    named = [(cli_path, "named by --config")]
+    if env.get(CONFIG_ENV):
+        named.append((Path(env[CONFIG_ENV]), f"named by ${CONFIG_ENV}"))
+    for path, why in named:
+        if path is None:
+            continue
+        path = path.expanduser()
+        if not path.exists():
+            raise ConfigError([f"no such config file ({why})"], path)
+        if not path.is_file():
+            raise ConfigError([f"not a file ({why})"], path)
+        return path
+    for candidate in locations.default_config_candidates(cwd):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_TOML_AT_END = re.compile(r"\s*\(at end of document\)$")
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:
+    message = str(exc)
+    if match := _TOML_POSITION.search(message):
+        return f"line {match[1]}, column {match[2]}: invalid TOML: {message[: match.start()]}"
+    if match := _TOML_AT_END.search(message):
+        return f"end of file: invalid TOML: {message[: match.start()]}"
+    return f"invalid TOML: {message}"
+
+
+# --- error messages ------------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_TYPE_EXPECTED = {
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+_DISCRIMINATORS = ("source", "kind")
+
+
+def _key(name: str) -> str:
+    return name if _BARE_KEY.fullmatch(name) else json.dumps(name)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"string {shown!r}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Annotated and `| None`."""
+    while True:
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+            continue
+        if get_origin(tp) in (Union, types.UnionType):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if len(args) == 1:
+                tp = args[0]
+                continue
+        return tp
+
+
+def _union_members(tp: Any) -> dict[str, type[BaseModel]]:
+    """Tag -> model of a discriminated union type, or {} when tp is not one."""
+    if get_origin(tp) not in (Union, types.UnionType):
+        return {}
+    members: dict[str, type[BaseModel]] = {}
+    for member in get_args(tp):
+        if not (isinstance(member, type) and issubclass(member, BaseModel)):
+            return {}
+        for disc in _DISCRIMINATORS:
+            if disc in member.model_fields:
+                members[get_args(member.model_fields[disc].annotation)[0]] = member
+    return members
+
+
+def _discriminator(members: dict[str, type[BaseModel]]) -> str:
+    first = next(iter(members.values()))
+    return next(d for d in _DISCRIMINATORS if d in first.model_fields)
+
+
+def _walk(loc: tuple[str | int, ...]) -> tuple[str, Any]:
+    """The display path of a pydantic location (tags of unions dropped) and the type found there."""
+    path = ""
+    tp: Any = Config
+    for part in loc:
+        tp = _unwrap(tp)
+        members = _union_members(tp)
+        if members and part in members:
+            tp = members[part]
+            continue
+        if isinstance(part, int):
+            path += f"[{part}]"
+            tp = get_args(tp)[0] if get_origin(tp) is list else None
+        elif part == "[key]":
+            continue
+        else:
+            path += ("." if path else "") + _key(part)
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                field = tp.model_fields.get(part)
+                tp = field.annotation if field is not None else None
+            elif get_origin(tp) is dict:
+                tp = get_args(tp)[1]
+            else:
+                tp = None
+    return path, _unwrap(tp)
+
+
+def _join(path: str, rest: str) -> str:
+    return f"{path}.{rest}" if path else rest
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        for line in _format_error(error):
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def _format_error(error: Any) -> list[str]:
+    kind, loc, ctx, value = error["type"], tuple(error["loc"]), error.get("ctx") or {}, error.get("input")
+    if kind == "fleetdeck_problems":
+        path, _ = _walk(loc)
+        return [f"{_join(path, rel)}: {message}" for rel, message in ctx["problems"]]
+    if kind == "extra_forbidden":
+        return [_unknown_key(loc)]
+    path, tp = _walk(loc)
+    where = path or "(top level)"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        members = _union_members(tp)
+        if members:
+            disc = _discriminator(members)
+            expected = ", ".join(members)
+            if not isinstance(value, dict):
+                return [f"{where}: expected a table, got {_describe(value)}"]
+            if kind == "union_tag_not_found":
+                return [f"{_join(path, disc)}: missing (expected one of: {expected})"]
+            return [f"{_join(path, disc)}: unknown {disc} {ctx.get('tag')!r} (expected one of: {expected})"]
+    if kind == "model_attributes_type" and loc and loc[-1] == "backend" and isinstance(value, str):
+        return [f'{where}: expected a table such as backend = {{ kind = "{value}", ... }}']
+    if kind in _TYPE_EXPECTED:
+        return [f"{where}: expected {_TYPE_EXPECTED[kind]}, got {_describe(value)}"]
+    if kind == "missing":
+        return [f"{where}: required, but missing"]
+    if kind == "literal_error":
+        choices = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
+        return [f"{where}: expected one of: {choices} (got {_describe(value)})"]
+    if kind in ("too_short", "string_too_short") and ctx.get("min_length") == 1:
+        return [f"{where}: must not be empty"]
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "")
+        return [f"{where}: must be {bounds[kind]} {limit} (got {_describe(value)})"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = message.replace("Input should be", "should be")
+    return [f"{where}: {message}"]
+
+
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    path, _ = _walk(loc)
+    _, model = _walk(loc[:-1])
+    name = str(loc[-1])
+    if _has_word(name, _SECRET_WORDS):
+        hint = HEADER_SECRET_HINT if model is WebhookBackend else SECRET_HINT
+        return f"{path}: {hint}"
+    backend_fields = {f for m in _union_members(_unwrap(Backend)).values() for f in m.model_fields}
+    if model is RouteConfig and name in backend_fields:
+        example = f"backend = {{ kind = ..., {name} = ... }}"
+        return f"{path}: unknown key (backend settings go in the backend table: {example})"
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        close = difflib.get_close_matches(name, list(model.model_fields), n=1)
+        if close:
+            return f"{path}: unknown key (did you mean {close[0]!r}?)"
+    return f"{path}: unknown key"

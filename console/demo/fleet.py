@@ -1,0 +1,364 @@
+"""A simulated fleet: an 8-GPU H200 box, six endpoints, four pins, a stream of signals, two routes.
+
+Every value is a pure function of (seed, time), so two runs with the same seed and clock show the
+same screen, which is what the snapshot tests rely on.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from console.model import EndpointRecord, Health, Pin, RouteState, RouteTarget, Signal
+
+DEMO_EPOCH = 1_795_000_000.0  # a fixed start, so ages on screen are stable under a frozen clock
+H200_MEMORY = 143_771 * 1024 * 1024  # what NVML reports for an H200 141GB
+H200_POWER_LIMIT_MW = 700_000
+TICK = 1.0
+
+QWEN3_8B_REV = "8b1e0d4c2f6a9e73b5d01c4e8a2f7b96d3c05e11"
+QWEN3_8B_NEW_REV = "3f2a91c7d84b0e5a6c19f2d73e8b4a05c6d1e927"
+QWEN3_CODER_REV = "c41d7a2e9b3f05d86e1a4c7b92f0e3d58a6b1c04"
+QWEN25_CODER_REV = "5e0b9c3a71d4f28e6b0a93c5d17e4f2a8b6c0d39"
+QWEN3_EMBED_REV = "a7c3e1f905b2d84c6e0a1f3b9d75c2e48f6a0b13"
+
+
+@dataclass(frozen=True)
+class _GpuProfile:
+    base: float
+    amp: float
+    period: float
+    phase: float
+
+
+class DemoFleet:
+    """The demo fleet's state at any moment `t` (seconds since the epoch)."""
+
+    gpu_count = 8
+
+    def __init__(self, seed: int = 7, start: float = DEMO_EPOCH, host: str = "demo-h200") -> None:
+        self.seed = seed
+        self.start = start
+        self.host = host
+        rng = random.Random(seed)
+        self._profiles = [
+            _GpuProfile(
+                base=rng.uniform(45, 85),
+                amp=rng.uniform(5, 20),
+                period=rng.uniform(20, 90),
+                phase=rng.uniform(0, math.tau),
+            )
+            for _ in range(self.gpu_count)
+        ]
+
+    def _noise(self, tick: int, key: int, scale: float) -> float:
+        return random.Random(self.seed * 1_000_003 + tick * 9_973 + key).uniform(-scale, scale)
+
+    def tick(self, t: float) -> int:
+        return max(0, int((t - self.start) / TICK))
+
+    # --- GPUs (served to the real NVML collector through demo.fake_nvml) ---
+
+    def gpu_util(self, index: int, t: float) -> int:
+        p = self._profiles[index]
+        n = self.tick(t)
+        value = p.base + p.amp * math.sin(math.tau * n / p.period + p.phase) + self._noise(n, index, 4)
+        if index == 7:  # an idle spare
+            value = 2 + self._noise(n, index, 2)
+        return int(min(100, max(0, round(value))))
+
+    def gpu_memory_used(self, index: int, t: float) -> int:
+        fraction = 0.02 if index == 7 else 0.86 + 0.02 * math.sin(self.tick(t) / 40 + index)
+        return int(H200_MEMORY * fraction)
+
+    def gpu_temperature(self, index: int, t: float) -> int:
+        util = self.gpu_util(index, t)
+        return int(34 + util * 0.42 + (9 if index == 5 else 0))
+
+    def gpu_power_mw(self, index: int, t: float) -> int:
+        return int(75_000 + self.gpu_util(index, t) / 100 * 560_000)
+
+    def gpu_throttle_mask(self, index: int, t: float) -> int:
+        return 0x20 if self.gpu_temperature(index, t) >= 80 else 0  # sw thermal slowdown
+
+    def gpu_ecc_uncorrected(self, index: int) -> int:
+        return 2 if index == 3 else 0
+
+    # --- endpoints ---
+
+    def endpoints(self, t: float) -> tuple[EndpointRecord, ...]:
+        n = self.tick(t)
+
+        def jitter(key: int, base: float, scale: float) -> float:
+            return max(0.0, base + self._noise(n, 100 + key, scale))
+
+        return (
+            EndpointRecord(
+                name="chat-a",
+                url="http://10.0.0.5:8000",
+                engine="vllm",
+                health=Health.UP,
+                reason="healthy",
+                latency_ms=jitter(1, 18, 4),
+                served_models=("Qwen/Qwen3-8B",),
+                served_revision=QWEN3_8B_REV,
+                engine_version="0.32.0",
+                pin="qwen3-8b",
+                pinned_model="Qwen/Qwen3-8B",
+                running=round(jitter(2, 24, 6)),
+                waiting=round(jitter(3, 1, 1)),
+                kv_usage=min(1.0, jitter(4, 0.61, 0.05)),
+                ttft_p95=jitter(5, 0.21, 0.04),
+                tokens_per_s=jitter(6, 2450, 180),
+                route="chat",
+                weight=90,
+                checked_at=t,
+            ),
+            EndpointRecord(
+                name="chat-b",
+                url="http://10.0.0.6:8000",
+                engine="vllm",
+                health=Health.UP,
+                reason="healthy",
+                latency_ms=jitter(7, 21, 4),
+                served_models=("Qwen/Qwen3-8B",),
+                served_revision=QWEN3_8B_NEW_REV,
+                engine_version="0.32.0",
+                pin="qwen3-8b",
+                pinned_model="Qwen/Qwen3-8B",
+                running=round(jitter(8, 3, 2)),
+                waiting=0,
+                kv_usage=min(1.0, jitter(9, 0.12, 0.03)),
+                ttft_p95=jitter(10, 0.19, 0.03),
+                tokens_per_s=jitter(11, 310, 40),
+                route="chat",
+                weight=10,
+                checked_at=t,
+            ),
+            EndpointRecord(
+                name="coder",
+                url="http://10.0.0.7:30000",
+                engine="sglang",
+                health=Health.DEGRADED,
+                reason="KV cache 97% full (limit 95%)",
+                latency_ms=jitter(12, 140, 30),
+                served_models=("Qwen/Qwen3-Coder-30B-A3B-Instruct",),
+                served_revision=QWEN3_CODER_REV,
+                engine_version="0.5.4",
+                pin="qwen3-coder-30b",
+                pinned_model="Qwen/Qwen3-Coder-30B-A3B-Instruct",
+                running=round(jitter(13, 62, 4)),
+                waiting=round(jitter(14, 21, 5)),
+                kv_usage=min(1.0, jitter(15, 0.97, 0.01)),
+                ttft_p95=jitter(16, 3.8, 0.5),
+                tokens_per_s=jitter(17, 1890, 150),
+                route="coder",
+                weight=100,
+                checked_at=t,
+            ),
+            EndpointRecord(
+                name="coder-fallback",
+                url="http://10.0.0.8:8080",
+                engine="llamacpp",
+                health=Health.UP,
+                reason="healthy",
+                latency_ms=jitter(18, 9, 2),
+                served_models=("qwen2.5-coder-7b-instruct-q4_k_m.gguf",),
+                engine_version="b6512",
+                pin="qwen2.5-coder-7b",
+                pinned_model="qwen2.5-coder-7b-instruct-q4_k_m.gguf",
+                running=0,
+                waiting=0,
+                route="coder",
+                weight=0,
+                checked_at=t,
+            ),
+            EndpointRecord(
+                name="embed",
+                url="http://10.0.0.9:11434",
+                engine="ollama",
+                health=Health.UP,
+                reason="healthy",
+                latency_ms=jitter(19, 6, 2),
+                served_models=("qwen3-embedding:8b",),
+                engine_version="0.12.6",
+                pin="qwen3-embedding",
+                pinned_model="qwen3-embedding:8b",
+                checked_at=t,
+            ),
+            EndpointRecord(
+                name="vision",
+                url="http://10.0.0.10:8000",
+                engine="vllm",
+                health=Health.DOWN,
+                reason="connection refused",
+                served_models=(),
+                pinned_model="Qwen/Qwen2.5-VL-7B-Instruct",
+                checked_at=t,
+            ),
+        )
+
+    # --- pins ---
+
+    def pins(self) -> tuple[Pin, ...]:
+        return (
+            Pin(
+                name="qwen3-8b",
+                model="Qwen/Qwen3-8B",
+                revision=QWEN3_8B_REV,
+                tokenizer_revision=QWEN3_8B_REV,
+                image="vllm/vllm-openai@sha256:" + "4d1f" * 16,
+                engine="vllm",
+                engine_version="0.32.0",
+                chat_template_sha256="9c2e" * 16,
+                license="apache-2.0",
+                previous=(Pin(name="qwen3-8b", model="Qwen/Qwen3-8B", revision="1d9a" * 10),),
+            ),
+            Pin(
+                name="qwen3-coder-30b",
+                model="Qwen/Qwen3-Coder-30B-A3B-Instruct",
+                revision=QWEN3_CODER_REV,
+                image="lmsysorg/sglang@sha256:" + "77ab" * 16,
+                engine="sglang",
+                engine_version="0.5.4",
+                license="apache-2.0",
+            ),
+            Pin(
+                name="qwen2.5-coder-7b",
+                model="Qwen/Qwen2.5-Coder-7B-Instruct-GGUF",
+                revision=QWEN25_CODER_REV,
+                engine="llamacpp",
+                engine_version="b6512",
+                chat_template_sha256="e3b1" * 16,
+                license="apache-2.0",
+            ),
+            Pin(
+                name="qwen3-embedding",
+                model="Qwen/Qwen3-Embedding-8B",
+                revision=QWEN3_EMBED_REV,
+                engine="ollama",
+                engine_version="0.12.6",
+                license="apache-2.0",
+            ),
+        )
+
+    # --- routes ---
+
+    def routes(self) -> tuple[RouteState, ...]:
+        return (
+            RouteState(
+                name="chat",
+                backend="haproxy",
+                stable="chat-a",
+                targets=(RouteTarget("chat-a", 90), RouteTarget("chat-b", 10)),
+            ),
+            RouteState(
+                name="coder",
+                backend="kubernetes",
+                stable="coder",
+                targets=(RouteTarget("coder", 100), RouteTarget("coder-fallback", 0)),
+                protected=True,
+            ),
+        )
+
+    # --- signals: a stream, each appearing `at` seconds after the start ---
+
+    def signals(self, t: float) -> tuple[Signal, ...]:
+        elapsed = t - self.start
+        return tuple(signal for at, signal in self._signal_stream() if elapsed >= at)
+
+    def _signal_stream(self) -> tuple[tuple[float, Signal], ...]:
+        s = self.start
+        return (
+            (
+                0,
+                Signal(
+                    source="huggingface:Qwen/Qwen3-8B",
+                    id=f"revision:{QWEN3_8B_NEW_REV}",
+                    kind="revision",
+                    title=f"Qwen/Qwen3-8B main moved to {QWEN3_8B_NEW_REV[:7]}",
+                    url="https://huggingface.co/Qwen/Qwen3-8B/commit/" + QWEN3_8B_NEW_REV,
+                    published_at=s - 3 * 3600,
+                    body="tokenizer_config.json: chat template updated for tool calls",
+                    subject="qwen3-8b",
+                    reason="newer revision for pin qwen3-8b",
+                ),
+            ),
+            (
+                0,
+                Signal(
+                    source="github:vllm-project/vllm",
+                    id="release:v0.33.0",
+                    kind="release",
+                    title="vLLM v0.33.0",
+                    url="https://github.com/vllm-project/vllm/releases/tag/v0.33.0",
+                    published_at=s - 26 * 3600,
+                    body="## Breaking\n- `reasoning_content` removed from responses; use `reasoning`.",
+                    subject="qwen3-8b",
+                    reason="newer engine release for pin qwen3-8b (breaking change)",
+                ),
+            ),
+            (
+                0,
+                Signal(
+                    source="huggingface:Qwen/Qwen3-Embedding-8B",
+                    id="license:apache-2.0->qwen-research",
+                    kind="license",
+                    title="Qwen/Qwen3-Embedding-8B licence changed: apache-2.0 -> qwen-research",
+                    url="https://huggingface.co/Qwen/Qwen3-Embedding-8B",
+                    published_at=s - 5 * 3600,
+                    subject="qwen3-embedding",
+                    reason="licence changed for pin qwen3-embedding",
+                ),
+            ),
+            (
+                0,
+                Signal(
+                    source="huggingface:author:Qwen",
+                    id="new-model:Qwen/Qwen3.5-14B",
+                    kind="new-model",
+                    title="New model by Qwen: Qwen/Qwen3.5-14B",
+                    url="https://huggingface.co/Qwen/Qwen3.5-14B",
+                    published_at=s - 2 * 3600,
+                ),
+            ),
+            (
+                0,
+                Signal(
+                    source="pypi:sglang",
+                    id="release:0.5.5",
+                    kind="release",
+                    title="sglang 0.5.5 on PyPI",
+                    url="https://pypi.org/project/sglang/0.5.5/",
+                    published_at=s - 9 * 3600,
+                    subject="qwen3-coder-30b",
+                    reason="newer engine release for pin qwen3-coder-30b",
+                ),
+            ),
+            (
+                45,
+                Signal(
+                    source="feed:ai-news",
+                    id="news:qwen-lead-departs",
+                    kind="news",
+                    title="Qwen team lead departs; roadmap under review",
+                    url="https://news.example.org/qwen-lead-departs",
+                    published_at=s + 40,
+                    body="Tagged: leadership",
+                ),
+            ),
+            (
+                90,
+                Signal(
+                    source="github:ggml-org/llama.cpp",
+                    id="release:b6601",
+                    kind="release",
+                    title="llama.cpp b6601",
+                    url="https://github.com/ggml-org/llama.cpp/releases/tag/b6601",
+                    published_at=s + 85,
+                    subject="qwen2.5-coder-7b",
+                    reason="newer engine release for pin qwen2.5-coder-7b",
+                ),
+            ),
+        )

@@ -1,0 +1,164 @@
+"""Domain records that flow from sources through the scheduler to the store and the panes.
+
+Records are immutable; a pane receives a fresh tuple of them on every tick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class PaneState(StrEnum):
+    LOADING = "loading"
+    EMPTY = "empty"
+    ERROR = "error"
+    READY = "ready"
+
+
+class Health(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class SignalState(StrEnum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    MUTED = "muted"
+
+
+@dataclass(frozen=True, slots=True)
+class GpuRecord:
+    """One GPU as seen on one tick. Any measured field is None when the device cannot report it."""
+
+    key: str  # stable across ticks: "<host>/<uuid>"
+    host: str
+    index: int
+    name: str
+    uuid: str
+    util: float | None = None  # percent 0-100
+    mem_util: float | None = None  # percent 0-100
+    mem_used: int | None = None  # bytes
+    mem_total: int | None = None  # bytes
+    temp: float | None = None  # degrees C
+    power: float | None = None  # watts
+    power_limit: float | None = None  # watts
+    throttle: tuple[str, ...] = ()  # decoded clock-event reasons, in words
+    ecc_errors: int | None = None
+    lost: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """One serving endpoint after one probe."""
+
+    name: str
+    url: str
+    engine: str  # "vllm", "sglang", "tgi", "llamacpp", "ollama", "triton", "nim", "openai", "unknown"
+    health: Health
+    reason: str = ""  # in words, why the health is what it is
+    latency_ms: float | None = None
+    served_models: tuple[str, ...] = ()
+    served_revision: str | None = None
+    engine_version: str | None = None
+    pin: str | None = None
+    pinned_model: str | None = None
+    running: float | None = None
+    waiting: float | None = None
+    kv_usage: float | None = None  # 0-1
+    ttft_p95: float | None = None  # seconds
+    tokens_per_s: float | None = None
+    route: str | None = None
+    weight: int | None = None
+    checked_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """The versions one deployment is locked to (an entry of the lock file)."""
+
+    name: str
+    model: str
+    revision: str
+    tokenizer_revision: str | None = None
+    image: str | None = None
+    engine: str | None = None
+    engine_version: str | None = None
+    chat_template_sha256: str | None = None
+    generation_config_sha256: str | None = None
+    license: str | None = None
+    previous: tuple[Pin, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One field in which an endpoint serves something other than its pin."""
+
+    pin: str
+    endpoint: str
+    field: str
+    served: str
+    pinned: str
+
+    @property
+    def message(self) -> str:
+        return f"serves {self.field} {self.served}, pinned {self.pinned}"
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """An upstream event, deduplicated by (source, id)."""
+
+    source: str  # e.g. "github:vllm-project/vllm", "huggingface:Qwen/Qwen3-8B"
+    id: str
+    kind: str  # "release", "revision", "license", "new-model", "news", ...
+    title: str
+    url: str = ""
+    published_at: float | None = None
+    first_seen: float = 0.0
+    state: SignalState = SignalState.NEW
+    body: str = ""
+    subject: str | None = None  # the pin this signal concerns, if any
+    reason: str | None = None  # why it matters to a pin, in words
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    endpoint: str
+    weight: int
+    state: str = "ready"  # "ready", "drain", "maint"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteState:
+    """A traffic split as read from its control backend."""
+
+    name: str
+    backend: str
+    stable: str
+    targets: tuple[RouteTarget, ...] = ()
+    protected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """How a pane's data source stands, for its loading / empty / error states."""
+
+    state: PaneState
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSnapshot:
+    """Everything the panes show, as of one moment."""
+
+    gpus: tuple[GpuRecord, ...] = ()
+    endpoints: tuple[EndpointRecord, ...] = ()
+    pins: tuple[Pin, ...] = ()
+    drifts: tuple[Drift, ...] = ()
+    signals: tuple[Signal, ...] = ()
+    routes: tuple[RouteState, ...] = ()
+    status: dict[str, SourceStatus] = field(default_factory=dict)

@@ -1,0 +1,251 @@
+"""Everything the console runs besides the screen: sources on the scheduler, the store, the latest
+snapshot of the fleet. The App is told which pane changed and reads `runtime.snapshot`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import tempfile
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+
+import httpx
+
+from console.config import Config, resolve_secret
+from console.demo import DemoFleet
+from console.demo.fake_nvml import FakeNvml
+from console.model import FleetSnapshot, PaneState, SignalState, SourceStatus
+from console.pins import PinsError, compute_drift, load_pins
+from console.scheduler import Scheduler
+from console.sources.endpoints import LOCAL_PORTS, EndpointTarget, probe_all
+from console.sources.gpu_nvml import NvmlCollector, NvmlUnavailable
+from console.store import Store
+
+PANES = ("gpus", "endpoints", "pins", "signals")
+PRUNE_EVERY = 3600.0
+GPU_SAMPLE_EVERY = 5.0  # history keeps one GPU sample per 5 s, whatever the refresh
+
+
+class Mode(StrEnum):
+    LIVE = "LIVE"
+    DEMO = "DEMO"
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        mode: Mode = Mode.LIVE,
+        db_path: Path | None = None,
+        read_only: bool = False,
+        clock: Callable[[], float] = time.time,
+        seed: int = 7,
+        zero_config: bool = False,
+    ) -> None:
+        self.config = config
+        self.mode = mode
+        self.read_only = read_only or config.console.read_only
+        self.clock = clock
+        self.zero_config = zero_config
+        self.db_path = db_path
+        self.snapshot = FleetSnapshot(status={pane: SourceStatus(PaneState.LOADING) for pane in PANES})
+        self.listeners: list[Callable[[str], None]] = []
+        self.scheduler = Scheduler()
+        self.store: Store | None = None
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        self._client: httpx.AsyncClient | None = None
+        # the demo fleet starts a minute before the console, so its stream already has some history
+        self.fleet = DemoFleet(seed=seed, start=clock() - 60) if mode is Mode.DEMO else None
+        self.nvml = (
+            NvmlCollector(FakeNvml(self.fleet, clock), host=self.fleet.host)
+            if self.fleet is not None
+            else NvmlCollector()
+        )
+        self._last_prune = 0.0
+        self._last_gpu_sample = 0.0
+
+    # --- lifecycle ---
+
+    async def open(self) -> None:
+        path = self.db_path
+        if path is None and self.mode is Mode.DEMO:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="fleetdeck-demo-")
+            path = Path(self._tempdir.name) / "demo.sqlite"
+        assert path is not None
+        self.store = await Store.open(path, retention=self.config.console.retention, clock=self.clock)
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=64), timeout=httpx.Timeout(5.0), follow_redirects=False
+        )
+        refresh = self.config.console.refresh
+        self.scheduler.add("gpus", refresh.gpu, self._collect_gpus, self._failed("gpus"))
+        self.scheduler.add("endpoints", refresh.endpoints, self._collect_endpoints, self._failed("endpoints"))
+        self.scheduler.add("pins", refresh.endpoints, self._collect_pins, self._failed("pins"))
+        signals_every = 5.0 if self.mode is Mode.DEMO else refresh.signals
+        self.scheduler.add("signals", signals_every, self._collect_signals, self._failed("signals"))
+
+    async def start(self, live: bool = True) -> None:
+        """Collect everything once, then (when live) keep collecting on each source's interval."""
+        if self.store is None:
+            await self.open()
+        await self.scheduler.run_all_once()
+        if live:
+            self.scheduler.start()
+
+    async def close(self) -> None:
+        await self.scheduler.stop()
+        if self.nvml is not None:
+            await asyncio.to_thread(self.nvml.close)
+        if self._client is not None:
+            await self._client.aclose()
+        if self.store is not None:
+            await self.store.close()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    # --- plumbing ---
+
+    def _set(self, pane: str, status: SourceStatus, **fields: object) -> None:
+        self.snapshot = dataclasses.replace(
+            self.snapshot, status={**self.snapshot.status, pane: status}, **fields
+        )
+        for listener in self.listeners:
+            listener(pane)
+
+    def _failed(self, pane: str) -> Callable[[BaseException], None]:
+        def report(exc: BaseException) -> None:
+            self._set(pane, SourceStatus(PaneState.ERROR, str(exc) or type(exc).__name__))
+
+        return report
+
+    # --- collectors ---
+
+    async def _collect_gpus(self) -> None:
+        if self.mode is Mode.LIVE and not self.config.nvml_enabled:
+            self._set(
+                "gpus", SourceStatus(PaneState.EMPTY, "local GPUs disabled: add a [[gpus]] source"), gpus=()
+            )
+            return
+        try:
+            records = await asyncio.to_thread(self.nvml.collect)
+        except NvmlUnavailable as exc:
+            self._set("gpus", SourceStatus(PaneState.ERROR, str(exc)), gpus=())
+            return
+        if not records:
+            self._set("gpus", SourceStatus(PaneState.EMPTY, "NVML sees no GPUs on this box"), gpus=())
+            return
+        assert self.store is not None
+        now = self.clock()
+        if now - self._last_gpu_sample >= GPU_SAMPLE_EVERY:
+            self._last_gpu_sample = now
+            await self.store.add_gpu_samples(records, ts=now)
+        if now - self._last_prune > PRUNE_EVERY:
+            self._last_prune = now
+            await self.store.prune(now)
+        self._set("gpus", SourceStatus(PaneState.READY), gpus=records)
+
+    def _endpoint_targets(self) -> list[EndpointTarget]:
+        targets = [
+            EndpointTarget(
+                name=e.name,
+                url=str(e.url),
+                engine=e.engine,
+                pin=e.pin,
+                model=e.model,
+                token=resolve_secret(e.token_env),
+                timeout=e.timeout,
+            )
+            for e in self.config.endpoints
+        ]
+        if not targets and self.zero_config:
+            targets = [
+                EndpointTarget(
+                    name=f"local-{engine}",
+                    url=f"http://127.0.0.1:{port}",
+                    engine=engine,
+                    timeout=1.0,
+                    optional=True,
+                )
+                for port, engine in LOCAL_PORTS
+            ]
+        return targets
+
+    async def _collect_endpoints(self) -> None:
+        if self.fleet is not None:
+            records = self.fleet.endpoints(self.clock())
+        else:
+            targets = self._endpoint_targets()
+            if not targets:
+                self._set(
+                    "endpoints",
+                    SourceStatus(
+                        PaneState.EMPTY, "no endpoints: add [[endpoints]] with name and url to the config"
+                    ),
+                    endpoints=(),
+                )
+                return
+            assert self._client is not None
+            records = await probe_all(self._client, targets)
+            if not records:
+                ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)
+                self._set(
+                    "endpoints",
+                    SourceStatus(
+                        PaneState.EMPTY,
+                        f"nothing serving on local ports {ports}: add [[endpoints]] to the config",
+                    ),
+                    endpoints=(),
+                )
+                return
+        assert self.store is not None
+        await self.store.add_endpoint_checks(records, ts=self.clock())
+        self._set("endpoints", SourceStatus(PaneState.READY), endpoints=records)
+        await self._collect_pins()
+
+    async def _collect_pins(self) -> None:
+        if self.fleet is not None:
+            pins, routes = self.fleet.pins(), self.fleet.routes()
+        else:
+            routes = ()
+            try:
+                pins = await asyncio.to_thread(load_pins, self.config.pins_path)
+            except PinsError as exc:
+                self._set("pins", SourceStatus(PaneState.ERROR, str(exc)), pins=(), drifts=())
+                return
+        if not pins:
+            message = f"no pins: create {self.config.pins_path} with a [[pins]] entry per deployment"
+            self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), routes=routes)
+            return
+        drifts = compute_drift(pins, self.snapshot.endpoints)
+        self._set("pins", SourceStatus(PaneState.READY), pins=pins, drifts=drifts, routes=routes)
+
+    async def _collect_signals(self) -> None:
+        assert self.store is not None
+        if self.fleet is not None:
+            await self.store.upsert_signals(self.fleet.signals(self.clock()))
+        signals = tuple(await self.store.list_signals(limit=500))
+        if not signals:
+            message = (
+                f"no signals yet from {len(self.config.signals)} configured sources"
+                if self.config.signals
+                else "no signal sources: add [[signals]] (github, huggingface, pypi, oci, feed) to the config"
+            )
+            self._set("signals", SourceStatus(PaneState.EMPTY, message), signals=())
+            return
+        # signals about something pinned come first, then newest first
+        ordered = tuple(sorted(signals, key=lambda s: (s.subject is None, -(s.published_at or s.first_seen))))
+        self._set("signals", SourceStatus(PaneState.READY), signals=ordered)
+
+    # --- operator requests ---
+
+    async def set_signal_state(self, source: str, signal_id: str, state: SignalState) -> None:
+        assert self.store is not None
+        await self.store.set_signal_state(source, signal_id, state)
+        await self._collect_signals()
+
+    async def mute_source(self, source: str) -> None:
+        assert self.store is not None
+        await self.store.mute_source(source)
+        await self._collect_signals()

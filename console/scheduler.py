@@ -1,0 +1,99 @@
+"""Runs every source on its own interval: never overlapping, the next run scheduled when the last ends,
+with exponential backoff while a source keeps failing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    name: str
+    interval: float
+    run: Callable[[], Awaitable[None]]
+    on_error: Callable[[BaseException], None] | None = None
+    max_backoff: float = 300.0
+    failures: int = 0
+    last_started: float | None = None
+    last_duration: float | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def delay(self) -> float:
+        """Seconds to wait before the next run."""
+        if self.failures:
+            return min(self.max_backoff, self.interval * 2 ** min(self.failures, 10))
+        return max(0.0, self.interval - (self.last_duration or 0.0))
+
+
+class Scheduler:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.jobs: dict[str, Job] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._clock = clock
+
+    def add(
+        self,
+        name: str,
+        interval: float,
+        run: Callable[[], Awaitable[None]],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Job:
+        job = Job(name=name, interval=max(0.25, interval), run=run, on_error=on_error)
+        self.jobs[name] = job
+        return job
+
+    async def run_once(self, name: str) -> bool:
+        """Run one job now; True when it succeeded."""
+        job = self.jobs[name]
+        job.last_started = self._clock()
+        try:
+            await job.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a failing source is a state, never a crash
+            job.failures += 1
+            log.debug("job %s failed: %s", name, exc)
+            if job.on_error is not None:
+                job.on_error(exc)
+            return False
+        else:
+            job.failures = 0
+            return True
+        finally:
+            job.last_duration = self._clock() - job.last_started
+
+    async def run_all_once(self) -> None:
+        await asyncio.gather(*(self.run_once(name) for name in self.jobs))
+
+    def start(self) -> None:
+        for name in self.jobs:
+            if name not in self._tasks:
+                self._tasks[name] = asyncio.create_task(self._loop(self.jobs[name]), name=f"job:{name}")
+
+    def poke(self, name: str) -> None:
+        """Run a job again now instead of waiting for its interval."""
+        job = self.jobs.get(name)
+        if job is not None:
+            job.failures = 0
+            job.wake.set()
+
+    async def _loop(self, job: Job) -> None:
+        while True:
+            await self.run_once(job.name)
+            job.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.wake.wait(), timeout=job.delay())
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Collectors: one module per kind of source. None of them imports Textual."""

@@ -1,0 +1,38 @@
+"""The core works without a screen: importing it must not import Textual."""
+
+import subprocess
+import sys
+
+CORE = [
+    "console.config",
+    "console.store",
+    "console.model",
+    "console.sources",
+    "console.sources.gpu_nvml",
+    "console.sources.endpoints",
+    "console.pins",
+    "console.scheduler",
+    "console.runtime",
+    "console.demo",
+    "console.demo.fake_nvml",
+    "console.locations",
+]
+
+
+def test_core_does_not_import_textual():
+    code = (
+        "import sys, importlib\n"
+        f"for name in {CORE!r}: importlib.import_module(name)\n"
+        "leaked = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print(len(leaked))\n"
+        "sys.exit(1 if leaked else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_app_does_import_textual():
+    """The check above can fail: the App module does pull Textual in."""
+    code = "import sys, console.app; sys.exit(0 if 'textual' in sys.modules else 1)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,0 +1,65 @@
+"""The scheduler never overlaps a job with itself and backs off while a source fails."""
+
+from __future__ import annotations
+
+import asyncio
+
+from console.scheduler import Scheduler
+
+
+async def test_runs_repeatedly_without_overlap():
+    scheduler = Scheduler()
+    running = 0
+    most = 0
+    runs = 0
+
+    async def slow() -> None:
+        nonlocal running, most, runs
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        runs += 1
+
+    scheduler.add("slow", 0.01, slow)  # interval below the floor of 0.25 s
+    scheduler.jobs["slow"].interval = 0.01
+    scheduler.start()
+    await asyncio.sleep(0.4)
+    await scheduler.stop()
+    assert runs >= 3
+    assert most == 1
+
+
+async def test_failure_reports_and_backs_off():
+    scheduler = Scheduler()
+    errors: list[str] = []
+
+    async def broken() -> None:
+        raise RuntimeError("prometheus unreachable")
+
+    job = scheduler.add("broken", 1.0, broken, errors.append)
+    assert await scheduler.run_once("broken") is False
+    assert await scheduler.run_once("broken") is False
+    assert [str(e) for e in errors] == ["prometheus unreachable"] * 2
+    assert job.failures == 2
+    assert job.delay() == 4.0
+    job.failures = 30
+    assert job.delay() == job.max_backoff
+
+
+async def test_poke_runs_now():
+    scheduler = Scheduler()
+    runs = 0
+
+    async def once() -> None:
+        nonlocal runs
+        runs += 1
+
+    scheduler.add("job", 60, once)
+    scheduler.start()
+    await asyncio.sleep(0.05)
+    assert runs == 1
+    scheduler.poke("job")
+    await asyncio.sleep(0.05)
+    assert runs == 2
+    await scheduler.stop()

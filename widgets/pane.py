@@ -1,0 +1,162 @@
+"""The base of the four panes: a titled box with a table and distinct loading / empty / error states.
+
+Rows are keyed and updated in place; a pane that is hidden, or under a modal, keeps the newest
+snapshot and draws it only when it is seen again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from console.model import FleetSnapshot, PaneState, SourceStatus
+
+Row = tuple[str, tuple[Any, ...]]
+
+
+class Pane(Vertical, can_focus=True):
+    DEFAULT_CSS = """
+    Pane {
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        height: 1fr;
+        width: 1fr;
+        padding: 0;
+    }
+    Pane.-active {
+        border: round $accent;
+        border-title-color: $text;
+        border-title-style: bold;
+    }
+    Pane > .pane-message {
+        height: 1fr;
+        width: 1fr;
+        content-align: center middle;
+        text-align: center;
+        padding: 0 2;
+        color: $text-muted;
+    }
+    Pane.-error > .pane-message { color: $error; }
+    Pane.-ready > .pane-message { display: none; }
+    Pane > DataTable { height: 1fr; display: none; background: $surface; }
+    Pane.-ready > DataTable { display: block; }
+    """
+
+    pane_id: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    number: ClassVar[int] = 0
+    loading_text: ClassVar[str] = "Loading…"
+    # (key, label, width)
+    columns: ClassVar[Sequence[tuple[str, str, int]]] = ()
+
+    def __init__(self) -> None:
+        super().__init__(id=f"pane-{self.pane_id}", classes="-loading")
+        self.border_title = f"{self.number} {self.title}"
+        self._latest: FleetSnapshot | None = None
+        self._drawn: FleetSnapshot | None = None
+        self._keys: list[str] = []
+        self._cells: dict[str, tuple[Any, ...]] = {}
+        self.state = PaneState.LOADING
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.loading_text, classes="pane-message", markup=False)
+        table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=False)
+        yield table
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one(DataTable)
+
+    def on_mount(self) -> None:
+        for key, label, width in self.columns:
+            self.table.add_column(label, key=key, width=width)
+
+    def on_focus(self) -> None:
+        if self.state is PaneState.READY:
+            self.table.focus()
+
+    def focus_content(self) -> None:
+        (self.table if self.state is PaneState.READY else self).focus()
+
+    # --- data in ---
+
+    def show(self, snapshot: FleetSnapshot) -> None:
+        self._latest = snapshot
+        self.sync()
+
+    @property
+    def seen(self) -> bool:
+        """Drawn only when on screen: visible in the layout and not under a modal."""
+        return self.display and self.is_attached and self.app.screen is self.screen
+
+    def sync(self) -> None:
+        if self._latest is None or self._latest is self._drawn or not self.seen:
+            return
+        self._drawn = self._latest
+        status = self._latest.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
+        self._set_state(status)
+        if status.state is PaneState.READY:
+            self._update_rows(self.rows(self._latest))
+            self.border_subtitle = self.subtitle(self._latest)
+        else:
+            self.border_subtitle = ""
+
+    def _set_state(self, status: SourceStatus) -> None:
+        had_focus = self.has_focus_within
+        self.state = status.state
+        for state in PaneState:
+            self.set_class(state is status.state, f"-{state.value}")
+        message = self.query_one(".pane-message", Static)
+        if status.state is PaneState.LOADING:
+            message.update(self.loading_text)
+        elif status.state is PaneState.EMPTY:
+            message.update(status.message or "Nothing here yet.")
+        elif status.state is PaneState.ERROR:
+            message.update(f"✖ {status.message}")
+        if had_focus:
+            self.focus_content()
+
+    def _update_rows(self, rows: Sequence[Row]) -> None:
+        table = self.table
+        keys = [key for key, _ in rows]
+        if keys != self._keys:
+            selected = self.selected_key
+            table.clear()
+            for key, cells in rows:
+                table.add_row(*cells, key=key)
+            if selected in keys:
+                table.move_cursor(row=keys.index(selected), animate=False)
+        else:
+            column_keys = [key for key, _, _ in self.columns]
+            for key, cells in rows:
+                old = self._cells.get(key, ())
+                for index, value in enumerate(cells):
+                    if index >= len(old) or old[index] != value:
+                        table.update_cell(key, column_keys[index], value)
+        self._keys = keys
+        self._cells = dict(rows)
+
+    @property
+    def selected_key(self) -> str | None:
+        table = self.table
+        if not self._keys or table.cursor_row < 0 or table.cursor_row >= len(self._keys):
+            return None
+        return self._keys[table.cursor_row]
+
+    # --- for subclasses ---
+
+    def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
+        raise NotImplementedError
+
+    def subtitle(self, snapshot: FleetSnapshot) -> str:
+        return ""
+
+
+def plain(value: str | None, style: str = "") -> Text:
+    """Text from the outside world: never parsed as markup, so a stray `[` cannot break the screen."""
+    return Text(value or "", style=style, no_wrap=True, overflow="ellipsis")
