@@ -53,8 +53,13 @@ class FleetHeader(Static):
     }
     """
 
+    _shown: Text | None = None
+
     def show(self, snapshot: FleetSnapshot, modes: tuple[str, ...]) -> None:
-        self.update(summary(snapshot, modes))
+        text = summary(snapshot, modes)
+        if text != self._shown:  # most ticks change nothing the header says
+            self._shown = text
+            self.update(text)
 
 
 class PaneTabs(Static):

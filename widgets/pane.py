@@ -12,11 +12,27 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from console.model import FleetSnapshot, PaneState, SourceStatus
 
 Row = tuple[str, tuple[Any, ...]]
+
+
+class LeanTable(DataTable[Any]):
+    """A DataTable that repaints only the cell that changed, not the whole table.
+
+    `DataTable.update_cell` refreshes the whole widget, so every tick re-sent every line of the pane
+    to the terminal; over SSH that is most of the bytes.
+    """
+
+    def set_cell(self, row_key: str, column_key: str, value: Any) -> None:
+        row, column = RowKey(row_key), ColumnKey(column_key)
+        self._data[row][column] = value
+        self._update_count += 1  # invalidates the line caches, as update_cell does
+        self.refresh_coordinate(Coordinate(self._row_locations.get(row), self._column_locations.get(column)))
 
 
 class Pane(Vertical, can_focus=True):
@@ -62,15 +78,15 @@ class Pane(Vertical, can_focus=True):
         self._keys: list[str] = []
         self._cells: dict[str, tuple[Any, ...]] = {}
         self.state = PaneState.LOADING
+        self._subtitle = ""
 
     def compose(self) -> ComposeResult:
         yield Static(self.loading_text, classes="pane-message", markup=False)
-        table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=False)
-        yield table
+        yield LeanTable(cursor_type="row", zebra_stripes=False)
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one(DataTable)
+    def table(self) -> LeanTable:
+        return self.query_one(LeanTable)
 
     def on_mount(self) -> None:
         for key, label, width in self.columns:
@@ -102,11 +118,18 @@ class Pane(Vertical, can_focus=True):
         self._set_state(status)
         if status.state is PaneState.READY:
             self._update_rows(self.rows(self._latest))
-            self.border_subtitle = self.subtitle(self._latest)
+            self._set_subtitle(self.subtitle(self._latest))
         else:
-            self.border_subtitle = ""
+            self._set_subtitle("")
+
+    def _set_subtitle(self, text: str) -> None:
+        if text != self._subtitle:  # setting it repaints the whole pane
+            self._subtitle = text
+            self.border_subtitle = text
 
     def _set_state(self, status: SourceStatus) -> None:
+        if status.state is self.state and status.state is PaneState.READY:
+            return
         had_focus = self.has_focus_within
         self.state = status.state
         for state in PaneState:
@@ -137,7 +160,7 @@ class Pane(Vertical, can_focus=True):
                 old = self._cells.get(key, ())
                 for index, value in enumerate(cells):
                     if index >= len(old) or old[index] != value:
-                        table.update_cell(key, column_keys[index], value)
+                        table.set_cell(key, column_keys[index], value)
         self._keys = keys
         self._cells = dict(rows)
 

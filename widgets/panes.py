@@ -71,9 +71,8 @@ class GpuPane(Pane):
         return rows
 
     def subtitle(self, snapshot: FleetSnapshot) -> str:
-        utils = [gpu.util for gpu in snapshot.gpus if gpu.util is not None]
-        mean = f" · util {sum(utils) / len(utils):.0f}%" if utils else ""
-        return f"{len(snapshot.gpus)} GPUs{mean}"
+        hosts = len({gpu.host for gpu in snapshot.gpus})
+        return f"{len(snapshot.gpus)} GPUs" + (f" on {hosts} hosts" if hosts > 1 else "")
 
 
 def _model_name(model: str) -> str:
