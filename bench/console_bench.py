@@ -364,13 +364,13 @@ def run_one(args: argparse.Namespace, size: str, cols: int, rows: int) -> Result
             print("--- end of screen", file=sys.stderr)
         else:
             res.first_frame_s = t_ready - sess.t_exec
-            if args.show_frame:
-                print(f"--- {size}: first full frame at {res.first_frame_s:.3f}s:", file=sys.stderr)
-                print(sess.screen_text(), file=sys.stderr)
-                print("--- end of screen", file=sys.stderr)
             # The frame that showed the markers may still be arriving: the steady-state
             # window starts once its burst has ended (FRAME_SILENCE_S without output).
             t_settled = sess.pump_until_quiet(FRAME_SILENCE_S, t_ready + FRAME_SETTLE_CAP_S, t_ready)
+            if args.show_frame:
+                print(f"--- {size}: first full frame at {res.first_frame_s:.3f}s, settled:", file=sys.stderr)
+                print(sess.screen_text(), file=sys.stderr)
+                print("--- end of screen", file=sys.stderr)
             res.frame_settled_s = t_settled - sess.t_exec
             # Optional warm-up, then the steady-state window.
             if args.warmup > 0:
@@ -536,7 +536,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--key", default="tab", help=f"key for --keys-latency: one of {sorted(KEYS)} or one character"
     )
-    p.add_argument("--show-frame", action="store_true", help="print the first full frame to stderr")
+    p.add_argument("--show-frame", action="store_true", help="print the settled first frame to stderr")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     args = p.parse_args(argv)
 

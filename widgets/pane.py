@@ -34,6 +34,35 @@ class LeanTable(DataTable[Any]):
         self._update_count += 1  # invalidates the line caches, as update_cell does
         self.refresh_coordinate(Coordinate(self._row_locations.get(row), self._column_locations.get(column)))
 
+    def fit_columns(self, widths: dict[str, int], flex: dict[str, int], available: int) -> bool:
+        """Give the room left after the columns that fit to the flexible ones among them, by weight.
+
+        Columns past the right edge stay where they are, reachable by scrolling.
+        """
+        padding = 2 * self.cell_padding
+        used = 0
+        fitting: list[str] = []
+        for key in widths:
+            if used + widths[key] + padding > available:
+                break
+            used += widths[key] + padding
+            fitting.append(key)
+        spare = available - used
+        flex = {key: weight for key, weight in flex.items() if key in fitting}
+        total = sum(flex.values())
+        changed = False
+        for key, column in self.columns.items():
+            base = widths.get(key.value or "", column.width)
+            share = spare * flex.get(key.value or "", 0) // total if total and spare > 0 else 0
+            if column.width != base + share:
+                column.width = base + share
+                changed = True
+        if changed:
+            self._require_update_dimensions = True
+            self._update_count += 1
+            self.refresh()
+        return changed
+
 
 class Pane(Vertical, can_focus=True):
     DEFAULT_CSS = """
@@ -69,6 +98,8 @@ class Pane(Vertical, can_focus=True):
     loading_text: ClassVar[str] = "Loading…"
     # (key, label, width)
     columns: ClassVar[Sequence[tuple[str, str, int]]] = ()
+    # columns that take a share of any room beyond the fixed widths, by weight
+    flex: ClassVar[dict[str, int]] = {}
 
     def __init__(self) -> None:
         super().__init__(id=f"pane-{self.pane_id}", classes="-loading")
@@ -91,6 +122,13 @@ class Pane(Vertical, can_focus=True):
     def on_mount(self) -> None:
         for key, label, width in self.columns:
             self.table.add_column(label, key=key, width=width)
+
+    def on_resize(self) -> None:
+        # the table's own width less a vertical scrollbar's
+        available = self.content_size.width - 2
+        if self.table.fit_columns({key: width for key, _, width in self.columns}, self.flex, available):
+            self._drawn = None  # cells that depend on their width are drawn again
+            self.sync()
 
     def on_focus(self) -> None:
         if self.state is PaneState.READY:
@@ -172,6 +210,9 @@ class Pane(Vertical, can_focus=True):
         return self._keys[table.cursor_row]
 
     # --- for subclasses ---
+
+    def column_width(self, key: str) -> int:
+        return self.table.columns[ColumnKey(key)].width
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         raise NotImplementedError

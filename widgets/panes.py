@@ -29,10 +29,12 @@ class GpuPane(Pane):
         ("power", "Power", 5),
         ("flags", "Flags", 10),
     )
+    flex = {"util": 1, "mem": 1}
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         multi_host = len({gpu.host for gpu in snapshot.gpus}) > 1
         rows: list[Row] = []
+        util_bar, mem_bar = self.column_width("util") - 5, self.column_width("mem") - 5
         for gpu in snapshot.gpus:
             name = gpu.name.removeprefix("NVIDIA ").split(" ")[0]
             label = f"{gpu.host}:{gpu.index}" if multi_host else str(gpu.index)
@@ -59,8 +61,8 @@ class GpuPane(Pane):
                     (
                         label,
                         plain(name),
-                        bar(gpu.util, width=7),
-                        bar(mem_pct, width=7),
+                        bar(gpu.util, width=util_bar),
+                        bar(mem_pct, width=mem_bar),
                         memory(gpu.mem_used, gpu.mem_total),
                         Text(number(gpu.temp, "C"), style=temp_style),
                         number(gpu.power, "W"),
@@ -96,6 +98,7 @@ class EndpointPane(Pane):
         ("engine", "Engine", 8),
         ("route", "Route", 10),
     )
+    flex = {"model": 2, "name": 1}
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         drifting = {drift.endpoint for drift in snapshot.drifts}
@@ -150,6 +153,7 @@ class PinPane(Pane):
         ("model", "Model", 30),
         ("engine", "Engine", 14),
     )
+    flex = {"drift": 2, "upstream": 2, "model": 1}
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         rows: list[Row] = []
@@ -196,6 +200,7 @@ class SignalPane(Pane):
         ("why", "Why", 40),
         ("source", "Source", 34),
     )
+    flex = {"title": 2, "why": 1}
     BINDINGS = [
         Binding("a", "acknowledge", "Acknowledge", id="signal.acknowledge"),
         Binding("m", "mute", "Mute source", id="signal.mute"),
