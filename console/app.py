@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import ClassVar
 
 from textual import on, work
@@ -52,28 +53,36 @@ class FleetdeckApp(App[None]):
     Screen.-narrow PaneTabs { display: block; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "next_pane", "Next pane", priority=True, id="pane.next"),
-        Binding("shift+tab", "previous_pane", "Previous pane", priority=True, show=False, id="pane.previous"),
-        Binding("1", "zoom(0)", "GPUs", show=False, id="pane.zoom1"),
-        Binding("2", "zoom(1)", "Endpoints", show=False, id="pane.zoom2"),
-        Binding("3", "zoom(2)", "Pins", show=False, id="pane.zoom3"),
-        Binding("4", "zoom(3)", "Signals", show=False, id="pane.zoom4"),
-        Binding("escape", "unzoom", "Back", show=False, id="pane.unzoom"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding(
+            "tab", "next_pane", "Next pane", priority=True, id="pane.next", tooltip="move to the next pane"
+        ),
+        Binding(
+            "shift+tab",
+            "previous_pane",
+            "Previous pane",
+            priority=True,
+            show=False,
+            id="pane.previous",
+            tooltip="move to the previous pane",
+        ),
+        *(
+            Binding(
+                str(n + 1),
+                f"zoom({n})",
+                title,
+                show=False,
+                id=f"pane.zoom{n + 1}",
+                tooltip=f"zoom {title} to the full screen; again to go back",
+            )
+            for n, title in enumerate(("GPUs", "Endpoints", "Pins", "Signals"))
+        ),
+        Binding("escape", "unzoom", "Back", show=False, id="pane.unzoom", tooltip="leave the zoomed pane"),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="this help: every key"),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="quit fleetdeck"),
     ]
-    HELP_TEXT: ClassVar[list[tuple[str, str]]] = [
-        ("Tab / Shift+Tab", "move to the next / previous pane"),
-        ("1 2 3 4", "zoom GPUs / Endpoints / Pins / Signals to the full screen; again to go back"),
-        ("Esc", "leave the zoomed pane"),
-        ("↑ ↓ PgUp PgDn", "move in the pane's table"),
-        ("ctrl+p", "command palette: every action by name"),
-        ("?", "this help"),
-        ("q", "quit"),
-    ]
-    SIGNAL_HELP: ClassVar[list[tuple[str, str]]] = [
-        ("a", "acknowledge the selected signal"),
-        ("m", "mute the selected signal's source"),
+    # keys handled by the widgets themselves, listed so the help is complete
+    TABLE_KEYS: ClassVar[list[tuple[str, str]]] = [
+        ("↑ ↓ PgUp PgDn Home End", "move in the pane's table"),
     ]
 
     def __init__(self, runtime: Runtime, *, live: bool = True) -> None:
@@ -105,6 +114,8 @@ class FleetdeckApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.runtime.config.keys:
+            self.set_keymap(dict(self.runtime.config.keys))
         self.query_one(FleetHeader).show(self.runtime.snapshot, self.modes)
         self._layout(self.size.width, self.size.height)
         self.panes[0].focus_content()
@@ -196,7 +207,27 @@ class FleetdeckApp(App[None]):
             self._layout(self.size.width, self.size.height)
 
     def help_sections(self) -> list[tuple[str, Iterable[tuple[str, str]]]]:
-        return [("Everywhere", self.HELP_TEXT), ("Signals pane", self.SIGNAL_HELP)]
+        """Every binding, with the key it has now (after any remapping in `[keys]`)."""
+
+        def rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+            result = []
+            for binding in bindings:
+                assert isinstance(binding, Binding)
+                key = self._keymap.get(binding.id or "", binding.key) if binding.id else binding.key
+                display = ", ".join(
+                    self.get_key_display(replace(binding, key=k.strip())) for k in key.split(",")
+                )
+                result.append((display, binding.tooltip or binding.description))
+            return result
+
+        palette = (
+            self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")),
+            "command palette: every action",
+        )
+        return [
+            ("Everywhere", [*rows(self.BINDINGS), palette, *self.TABLE_KEYS]),
+            ("Signals pane", rows(SignalPane.BINDINGS)),
+        ]
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

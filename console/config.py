@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from console import locations
+from console.keys import BINDING_IDS
 
 CONFIG_ENV = "FLEETDECK_CONFIG"
 PINS_FILE_NAME = "fleet.lock"
@@ -255,10 +256,20 @@ def _check_selector(value: str) -> str:
 _KEY_PART = re.compile(r"\S+")
 
 
+def _check_binding_id(value: str) -> str:
+    if value not in BINDING_IDS:
+        raise ValueError(f"unknown binding id {value!r} (known: {', '.join(BINDING_IDS)})")
+    return value
+
+
 def _check_key(value: str) -> str:
     if any(not _KEY_PART.fullmatch(part.strip()) for part in value.split(",")):
         raise ValueError(f"invalid key {value!r} (e.g. 'q', 'ctrl+r', 'f5', or several: 'q,ctrl+c')")
     return value
+
+
+BindingId = Annotated[str, AfterValidator(_check_binding_id)]
+KeyList = Annotated[str, AfterValidator(_check_key)]
 
 
 def _check_haproxy_address(value: str) -> str:
@@ -817,8 +828,8 @@ DEFAULT_SIGNALS: tuple[dict[str, str], ...] = (
 class Config(_Model):
     console: ConsoleConfig = ConsoleConfig()
     """Console behaviour, refresh intervals and store."""
-    keys: dict[Annotated[str, AfterValidator(_check_name)], Annotated[str, AfterValidator(_check_key)]] = {}
-    """Key remapping: binding id -> key(s), e.g. quit = "ctrl+q"."""
+    keys: dict[BindingId, KeyList] = {}
+    """Key remapping: binding id -> key(s), e.g. "app.quit" = "q,ctrl+q"."""
     gpus: list[GpuSource] = []
     """GPU sources; local NVML is read unless an nvml entry sets enabled = false."""
     endpoints: list[EndpointConfig] = []

@@ -10,6 +10,7 @@ from tests.apps import demo_app, settle
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
 from widgets.pane import Pane
+from widgets.panes import SignalPane
 
 
 def shown_panes(app) -> list[str]:
@@ -98,9 +99,13 @@ async def test_help_lists_every_binding(frozen_clock):
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        described = {key for _, rows in app.screen.sections for key, _ in rows}
-        for needed in ["Tab / Shift+Tab", "1 2 3 4", "Esc", "ctrl+p", "?", "q", "a", "m"]:
-            assert needed in described
+        described = {description for _, rows in app.screen.sections for _, description in rows}
+        bindings = [*type(app).BINDINGS, *SignalPane.BINDINGS]
+        for binding in bindings:
+            assert (binding.tooltip or binding.description) in described, binding.id
+        assert "command palette: every action" in described
+        keys = {key for _, rows in app.screen.sections for key, _ in rows}
+        assert {"tab", "shift+tab", "1", "4", "esc", "?", "q", "a", "m", "^p"} <= keys
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
@@ -172,3 +177,38 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
         await pilot.pause(0.3)
         after = [gpu.util for gpu in app.runtime.snapshot.gpus]
         assert after != before
+
+
+def test_binding_ids_match_the_list_the_config_checks():
+    from console.app import FleetdeckApp
+    from console.keys import BINDING_IDS
+    from widgets.panes import SignalPane
+
+    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *SignalPane.BINDINGS]}
+    assert ids == set(BINDING_IDS)
+
+
+async def test_keys_can_be_remapped_and_help_shows_the_new_key(tmp_path):
+    from console.app import FleetdeckApp
+    from console.config import parse_config
+    from console.runtime import Mode, Runtime
+    from tests.conftest import FrozenClock
+
+    config = parse_config({"keys": {"pane.zoom3": "p", "app.quit": "ctrl+q"}})
+    app = FleetdeckApp(Runtime(config, mode=Mode.DEMO, clock=FrozenClock()), live=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        assert len(shown_panes(app)) == 4  # 3 no longer zooms
+        await pilot.press("p")
+        await pilot.pause()
+        assert shown_panes(app) == ["pins"]
+        keys = dict((desc, key) for _, rows in app.help_sections() for key, desc in rows)
+        assert keys["quit fleetdeck"] == "^q"
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert not app.is_running

@@ -549,3 +549,10 @@ def test_cross_checks_report_the_route_and_the_endpoints_together() -> None:
 def test_core_modules_do_not_import_textual() -> None:
     code = "import sys, console.config, console.locations; assert 'textual' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_unknown_binding_id_is_named():
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"keys": {"app.quitt": "q", "app.help": "f1"}})
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith('keys."app.quitt": unknown binding id')

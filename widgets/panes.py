@@ -202,8 +202,14 @@ class SignalPane(Pane):
     )
     flex = {"title": 2, "why": 1}
     BINDINGS = [
-        Binding("a", "acknowledge", "Acknowledge", id="signal.acknowledge"),
-        Binding("m", "mute", "Mute source", id="signal.mute"),
+        Binding(
+            "a",
+            "acknowledge",
+            "Acknowledge",
+            id="signal.acknowledge",
+            tooltip="acknowledge the selected signal",
+        ),
+        Binding("m", "mute", "Mute source", id="signal.mute", tooltip="mute the selected signal's source"),
     ]
 
     class StateRequested(Message):
