@@ -20,7 +20,7 @@ from console.model import FleetSnapshot, PaneState, SignalState, SourceStatus
 from console.pins import PinsError, compute_drift, load_pins
 from console.scheduler import Scheduler
 from console.sources.endpoints import LOCAL_PORTS, EndpointTarget, probe_all
-from console.sources.gpu_nvml import NvmlCollector, NvmlUnavailable
+from console.sources.gpu_nvml import NvmlCollector
 from console.store import Store
 
 PANES = ("gpus", "endpoints", "pins", "signals")
@@ -128,11 +128,8 @@ class Runtime:
                 "gpus", SourceStatus(PaneState.EMPTY, "local GPUs disabled: add a [[gpus]] source"), gpus=()
             )
             return
-        try:
-            records = await asyncio.to_thread(self.nvml.collect)
-        except NvmlUnavailable as exc:
-            self._set("gpus", SourceStatus(PaneState.ERROR, str(exc)), gpus=())
-            return
+        # NvmlUnavailable propagates: the pane shows it and the scheduler backs off before trying again
+        records = await asyncio.to_thread(self.nvml.collect)
         if not records:
             self._set("gpus", SourceStatus(PaneState.EMPTY, "NVML sees no GPUs on this box"), gpus=())
             return

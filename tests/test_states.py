@@ -43,6 +43,7 @@ async def test_zero_config_live_states(tmp_path: Path, monkeypatch):
         panes = {pane.pane_id: pane for pane in app.query(Pane)}
         assert panes["gpus"].state is PaneState.ERROR
         assert "no NVIDIA driver" in message(app, "gpus")
+        assert runtime.scheduler.jobs["gpus"].failures == 1  # the next try waits, with backoff
         assert panes["endpoints"].state is PaneState.EMPTY
         assert "[[endpoints]]" in message(app, "endpoints")
         assert panes["pins"].state is PaneState.EMPTY
@@ -74,3 +75,43 @@ async def test_bad_lock_file_is_an_error_state(tmp_path: Path, monkeypatch):
         await settle(pilot)
         assert app.query_one("#pane-pins", Pane).state is PaneState.ERROR
         assert "pins[0].revision: required" in message(app, "pins")
+
+
+async def test_zero_config_finds_engines_on_local_ports(tmp_path: Path, monkeypatch):
+    """With no config, engines listening on their usual local ports appear; silent ports do not."""
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"" if self.path == "/health" else b"not found"
+            self.send_response(200 if self.path == "/health" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        silent_port = closed.getsockname()[1]
+    monkeypatch.setattr(
+        "console.runtime.LOCAL_PORTS", ((server.server_address[1], "vllm"), (silent_port, "sglang"))
+    )
+    monkeypatch.chdir(tmp_path)
+    runtime = Runtime(default_config(), mode=Mode.LIVE, db_path=tmp_path / "s.sqlite", zero_config=True)
+    runtime.nvml = NvmlCollector(NoDriver())
+    app = FleetdeckApp(runtime, live=False)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            (endpoint,) = runtime.snapshot.endpoints
+            assert endpoint.name == "local-vllm" and endpoint.health.value == "up"
+            assert endpoint.latency_ms is not None
+            assert app.query_one("#pane-endpoints", Pane).state is PaneState.READY
+    finally:
+        server.shutdown()
