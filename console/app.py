@@ -21,10 +21,13 @@ from textual.widgets import Footer
 from console.model import SignalState
 from console.runtime import Runtime
 from console.store import StoreError
+from widgets.endpoint_pane import EndpointPane
+from widgets.gpu_pane import GpuPane
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
 from widgets.pane import Pane
-from widgets.panes import EndpointPane, GpuPane, PinPane, SignalPane
+from widgets.pin_pane import PinPane
+from widgets.signal_pane import SignalPane
 
 # below either size the panes are shown one at a time, with a tab line naming them all
 NARROW_WIDTH = 120

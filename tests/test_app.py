@@ -10,7 +10,7 @@ from tests.apps import demo_app, settle
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
 from widgets.pane import Pane
-from widgets.panes import SignalPane
+from widgets.signal_pane import SignalPane
 
 
 def shown_panes(app) -> list[str]:
@@ -182,7 +182,7 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
 def test_binding_ids_match_the_list_the_config_checks():
     from console.app import FleetdeckApp
     from console.keys import BINDING_IDS
-    from widgets.panes import SignalPane
+    from widgets.signal_pane import SignalPane
 
     ids = {b.id for b in [*FleetdeckApp.BINDINGS, *SignalPane.BINDINGS]}
     assert ids == set(BINDING_IDS)
