@@ -421,7 +421,7 @@ class Actions:
         route = plan.route
         blocked = plan.refusal or self.may_act()
         action = plan.action.value + (f" #{plan.undo_of}" if plan.undo_of else "")
-        if plan.endpoint and plan.action is not Action.ROLLBACK:
+        if plan.endpoint and plan.action not in (Action.ROLLBACK, Action.UNDO):
             action += f" {plan.endpoint}"
         entry = await self.store.journal_intent(
             operator=self.operator.journal_name,
