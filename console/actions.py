@@ -249,9 +249,13 @@ def build_backend(route: RouteConfig, config: Config | None = None) -> ControlBa
 
         return Envoy(route.name, backend, route.targets, route.stable, route.protected)
     if isinstance(backend, KubernetesBackend):
-        from console.control.kubernetes import KubernetesRoute
+        from console.control.kubernetes import PATHS, KubernetesRoute
 
-        return KubernetesRoute(route.name, backend, route.targets, route.stable, route.protected)
+        if backend.resource in PATHS:
+            return KubernetesRoute(route.name, backend, route.targets, route.stable, route.protected)
+        from console.control.unsupported import UnsupportedBackend
+
+        return UnsupportedBackend(route.name, f"kubernetes {backend.resource}", route.targets, route.stable)
     if isinstance(backend, WebhookBackend):
         from console.control.webhook import WebhookRoute
 

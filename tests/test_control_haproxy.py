@@ -295,7 +295,8 @@ async def test_a_change_underneath_makes_the_plan_stale(proxy: Haproxy, tmp_path
         await press_action(pilot, "down", "right_square_bracket")
         # someone else moves the split while the plan is on screen
         assert (await backend(proxy.admin).command("set server qwen_chat/b weight 50")).strip() == ""
-        await confirm(pilot)
+        await pilot.press("y")
+        await settled(pilot)
         outcome = app.last_outcome
         assert outcome is not None and outcome.kind is OutcomeKind.STALE
         assert "chat-a 90, chat-b 50" in outcome.message
@@ -303,6 +304,11 @@ async def test_a_change_underneath_makes_the_plan_stale(proxy: Haproxy, tmp_path
         assert entries[0].outcome is AuditOutcome.REFUSED
         assert "changed since the plan was shown" in entries[0].detail
         assert [e.weight for e in app.runtime.snapshot.endpoints] == [64, 36]  # the new state is shown
+        # and planned again from it, for the person to confirm or not
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.plan.rows() == [("chat-a", "90", "54", 64, 54), ("chat-b", "50", "46", 36, 46)]
+        await pilot.press("escape")
+        await settled(pilot)
     assert await backend(proxy.admin).read() == split(("chat-a", 90, "ready"), ("chat-b", 50, "ready"))
 
 
