@@ -30,6 +30,7 @@ from console.control import (
     Conflict,
     ControlBackend,
     ControlError,
+    Intent,
     describe,
     effective,
     from_journal,
@@ -386,7 +387,8 @@ class Actions:
         blocked = self.may_act()
         if not refusal:
             try:
-                check = await route.backend.check(current, after)
+                intent = Intent(action.value, endpoint or "", self.operator.journal_name)
+                check = await route.backend.check(current, after, intent)
             except ControlError as exc:
                 refusal = f"dry run failed: {exc}"
             if check.requests and not check.writable:
@@ -454,7 +456,8 @@ class Actions:
             await self.store.journal_outcome(entry, AuditOutcome.REFUSED, message)
             return Outcome(OutcomeKind.STALE, message, state=now, entry_id=entry)
         try:
-            await route.backend.apply(plan.before, plan.after)
+            intent = Intent(plan.action.value, plan.endpoint or "", self.operator.journal_name)
+            await route.backend.apply(plan.before, plan.after, intent)
         except ControlError as exc:
             return await self._after_failure(plan, entry, exc, start)
         applied = self._clock()

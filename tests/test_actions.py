@@ -169,7 +169,7 @@ async def test_undo_restores_the_split_before_the_last_action_and_refuses_if_cha
 class Misapplies(DemoBackend):
     """A control plane that acknowledges a change and then holds something else."""
 
-    async def apply(self, before: RouteState, after: RouteState) -> None:
+    async def apply(self, before: RouteState, after: RouteState, intent: object = None) -> None:
         self.state = replace(self.state, targets=(RouteTarget("a", 85), RouteTarget("b", 15)))
 
 

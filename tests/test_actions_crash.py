@@ -32,9 +32,9 @@ CRASHING = textwrap.dedent(
         plan = await actions.plan(Action.SHIFT_TOWARD, route, "chat-b")
         apply = backend.apply
 
-        async def crash(before, after):
+        async def crash(before, after, intent):
             if moment == "after-apply":
-                await apply(before, after)
+                await apply(before, after, intent)
             os.kill(os.getpid(), signal.SIGKILL)
 
         backend.apply = crash

@@ -29,6 +29,18 @@ class Conflict(ControlError):
 
 
 @dataclass(frozen=True, slots=True)
+class Intent:
+    """Why a change is made, for backends whose requests carry it (a webhook's body)."""
+
+    action: str = ""
+    endpoint: str = ""
+    operator: str = ""
+
+
+NO_INTENT = Intent()
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """What the backend said about a change it was shown but did not make."""
 
@@ -49,9 +61,11 @@ class ControlBackend(Protocol):
 
     async def read(self) -> RouteState: ...
 
-    async def check(self, before: RouteState, after: RouteState) -> CheckResult: ...
+    async def check(
+        self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT
+    ) -> CheckResult: ...
 
-    async def apply(self, before: RouteState, after: RouteState) -> None: ...
+    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from console.control import CheckResult, ControlError, effective
+from console.control import NO_INTENT, CheckResult, ControlError, Intent, effective
 from console.model import RouteState
 
 SIMULATED_LATENCY = 0.0
@@ -41,10 +41,10 @@ class DemoBackend:
                 lines.append(f"set server {self.state.name}/{target.endpoint} state {target.state}")
         return lines
 
-    async def check(self, before: RouteState, after: RouteState) -> CheckResult:
+    async def check(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> CheckResult:
         return CheckResult(tuple(self.lines(before, after)), "accepted by the simulated control plane")
 
-    async def apply(self, before: RouteState, after: RouteState) -> None:
+    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None:
         known = {t.endpoint for t in self.state.targets}
         unknown = [t.endpoint for t in after.targets if t.endpoint not in known]
         if unknown:

@@ -10,7 +10,17 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-from console.control import DRAIN, MAINT, READY, CheckResult, ControlError, ReadOnlyBackend, effective
+from console.control import (
+    DRAIN,
+    MAINT,
+    NO_INTENT,
+    READY,
+    CheckResult,
+    ControlError,
+    Intent,
+    ReadOnlyBackend,
+    effective,
+)
 from console.model import RouteState, RouteTarget
 
 TIMEOUT = 3.0
@@ -126,7 +136,7 @@ class HaproxyBackend:
                 steps.append((-gain, f"set server {server} state {target.state}"))
         return [line for _, line in sorted(steps, key=lambda step: step[0])]
 
-    async def check(self, before: RouteState, after: RouteState) -> CheckResult:
+    async def check(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> CheckResult:
         lines = tuple(self.lines(before, after))
         level = await self.level()
         if level != "admin":
@@ -140,7 +150,7 @@ class HaproxyBackend:
         await self.read()  # every server exists
         return CheckResult(lines, "admin socket; every server exists (HAProxy has no dry run)")
 
-    async def apply(self, before: RouteState, after: RouteState) -> None:
+    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None:
         lines = self.lines(before, after)
         for index, line in enumerate(lines):
             reply = (await self.command(line)).strip()

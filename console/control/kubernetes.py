@@ -22,7 +22,7 @@ import httpx
 import yaml
 
 from console.config import KubernetesBackend as KubernetesConfig
-from console.control import CheckResult, Conflict, ControlError, ReadOnlyBackend
+from console.control import NO_INTENT, CheckResult, Conflict, ControlError, Intent, ReadOnlyBackend
 from console.model import RouteState, RouteTarget
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -300,7 +300,7 @@ class KubernetesRoute:
             body.decode(),
         )
 
-    async def check(self, before: RouteState, after: RouteState) -> CheckResult:
+    async def check(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> CheckResult:
         content_type, body = self.patch(before, after)
         requests = self._describe(content_type, body)
         try:
@@ -313,6 +313,6 @@ class KubernetesRoute:
             raise ControlError(f"{self.label}: the dry run answered weights {got}, planned {planned}")
         return CheckResult(requests, "server-side dry run (dryRun=All) accepted")
 
-    async def apply(self, before: RouteState, after: RouteState) -> None:
+    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None:
         content_type, body = self.patch(before, after)
         await self._call("PATCH", f"fieldManager={FIELD_MANAGER}", body, content_type)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from console.control import CheckResult, ControlError
+from console.control import NO_INTENT, CheckResult, ControlError, Intent
 from console.model import RouteState
 
 
@@ -29,10 +29,10 @@ class UnsupportedBackend:
     async def read(self) -> RouteState:
         raise self._error()
 
-    async def check(self, before: RouteState, after: RouteState) -> CheckResult:
+    async def check(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> CheckResult:
         raise self._error()
 
-    async def apply(self, before: RouteState, after: RouteState) -> None:
+    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None:
         raise self._error()
 
     async def close(self) -> None:
