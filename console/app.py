@@ -337,6 +337,7 @@ class FleetdeckApp(App[None]):
             outcome.kind, outcome.kind.value.upper()
         )
         self.notify(message, title=title, severity=severity, timeout=6 if outcome.ok else 30, markup=False)
+        await self.runtime.after_action()
         if outcome.kind is OutcomeKind.STALE:
             # the route changed underneath: plan again from what it is now, never overwrite it
             self._plan(plan.action, plan.route.name, plan.endpoint)

@@ -285,12 +285,14 @@ class Runtime:
         self._set("endpoints", status, routes=routes, endpoints=with_routes(self.snapshot.endpoints, routes))
 
     async def act(self, plan: Plan) -> Outcome:
-        """Run a confirmed plan, then show the route as read back and probe its endpoints again."""
+        """Run a confirmed plan; the outcome says what the backend read back."""
         assert self.actions is not None
-        outcome = await self.actions.execute(plan)
+        return await self.actions.execute(plan)
+
+    async def after_action(self) -> None:
+        """Show the route as read back and probe its endpoints again."""
         try:
             await self._collect_routes()
             await self._collect_endpoints()
         except (ControlError, httpx.HTTPError) as exc:
             self._failed("endpoints")(exc)
-        return outcome
