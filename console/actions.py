@@ -250,8 +250,10 @@ def build_backend(route: RouteConfig, config: Config | None = None) -> ControlBa
 
         return Envoy(route.name, backend, route.targets, route.stable, route.protected)
     if isinstance(backend, KubernetesBackend):
-        from console.control.kubernetes import PATHS, KubernetesRoute
+        from console.control.kubernetes import PATHS, DeploymentRollout, KubernetesRoute
 
+        if backend.resource == "deployment":
+            return DeploymentRollout(route.name, backend, route.targets, route.stable, route.protected)
         if backend.resource in PATHS:
             return KubernetesRoute(route.name, backend, route.targets, route.stable, route.protected)
         from console.control.unsupported import UnsupportedBackend
@@ -359,8 +361,16 @@ class Actions:
         if endpoint is not None and endpoint not in route.endpoints:
             endpoint = None
         undo_of = None
-        if action is Action.ROLLBACK:
+        rollout = getattr(route.backend, "plan_rollback", None)
+        if action is Action.ROLLBACK and rollout is not None:
+            after, refusal = await rollout(current)
+        elif action is Action.ROLLBACK:
             after, refusal = plan_rollback(route, current)
+        elif rollout is not None:
+            after, refusal = (
+                current,
+                f"{route.backend.label} holds no traffic split: only rollback (R) applies",
+            )
         elif action is Action.UNDO:
             after, refusal, undo_of = await self._plan_undo(route, current)
         elif endpoint is None:

@@ -141,6 +141,7 @@ class RouteState:
     stable: str
     targets: tuple[RouteTarget, ...] = ()
     protected: bool = False
+    revision: str = ""  # what a rollout serves (a Deployment's images); "" for a pure traffic split
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ from console.store import AuditOutcome, Store
 TOKEN = "k8s-test-token-not-a-secret"
 HTTPROUTE = "/apis/gateway.networking.k8s.io/v1/namespaces/serving/httproutes/chat"
 KSERVE = "/apis/serving.kserve.io/v1beta1/namespaces/serving/inferenceservices/qwen"
+DEPLOYMENT = "/apis/apps/v1/namespaces/serving/deployments/qwen"
+REPLICASETS = "/apis/apps/v1/namespaces/serving/replicasets?labelSelector=app%3Dqwen%2Ctier%3Dserving"
 ALICE = Operator("alice", "alice")
 
 
@@ -56,6 +58,80 @@ def inference_service() -> dict[str, Any]:
             "predictor": {"canaryTrafficPercent": 20, "model": {"modelFormat": {"name": "huggingface"}}}
         },
         "status": {"components": {"predictor": {"traffic": []}}},
+    }
+
+
+def deployment(paused: bool = False) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "qwen",
+            "namespace": "serving",
+            "uid": "7c1d2e3f-0000-4000-8000-000000000001",
+            "resourceVersion": "500",
+            "generation": 4,
+            "annotations": {
+                "deployment.kubernetes.io/revision": "4",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            },
+        },
+        "spec": {
+            "replicas": 2,
+            "paused": paused,
+            "selector": {"matchLabels": {"tier": "serving", "app": "qwen"}},
+            "template": {
+                "metadata": {"labels": {"app": "qwen", "tier": "serving"}},
+                "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.32.0"}]},
+            },
+        },
+        "status": {"observedGeneration": 4, "replicas": 2, "readyReplicas": 2},
+    }
+
+
+def replica_set(name: str, revision: int, image: str, owner: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "serving",
+            "annotations": {
+                "deployment.kubernetes.io/revision": str(revision),
+                "deployment.kubernetes.io/desired-replicas": "2",
+                "deployment.kubernetes.io/max-replicas": "3",
+                "team/note": f"rev{revision}",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "qwen",
+                    "uid": owner,
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "replicas": 0,
+            "template": {
+                "metadata": {"labels": {"app": "qwen", "tier": "serving", "pod-template-hash": name[-9:]}},
+                "spec": {"containers": [{"name": "vllm", "image": image}]},
+            },
+        },
+    }
+
+
+def replica_sets() -> dict[str, Any]:
+    uid = "7c1d2e3f-0000-4000-8000-000000000001"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSetList",
+        "metadata": {"resourceVersion": "600"},
+        "items": [
+            replica_set("qwen-6b9f7d5c8", 2, "vllm/vllm-openai:v0.30.0", uid),
+            replica_set("qwen-5d8f7c9b4", 3, "vllm/vllm-openai:v0.31.0", uid),
+            replica_set("qwen-7f6c5b4d9", 4, "vllm/vllm-openai:v0.32.0", uid),
+            replica_set("other-8c7b6a5d4", 9, "someone/else:1", "another-owner"),
+        ],
     }
 
 
@@ -150,7 +226,7 @@ def handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             if path not in api.objects:
                 self.answer(404, status(404, "NotFound", "not found"))
                 return
-            kind = "httproutes" if "httproutes" in path else "inferenceservices"
+            kind = path.split("/")[-2]
             group = path.split("/")[2]
             name = path.rsplit("/", 1)[1]
             if api.forbid_patch:
@@ -204,7 +280,14 @@ def handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def api() -> Iterator[FakeApiServer]:
-    fake = FakeApiServer({HTTPROUTE: httproute(), KSERVE: inference_service()})
+    fake = FakeApiServer(
+        {
+            HTTPROUTE: httproute(),
+            KSERVE: inference_service(),
+            DEPLOYMENT: deployment(),
+            REPLICASETS: replica_sets(),
+        }
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
     fake.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -248,11 +331,11 @@ async def store(tmp_path: Path):
 
 def actions_for(tmp_path: Path, api: FakeApiServer, store: Store, resource: str = "httproute") -> Actions:
     path = kubeconfig(tmp_path, api.port)
-    targets = (
-        {"chat-a": "qwen-a", "chat-b": "qwen-b"}
-        if resource == "httproute"
-        else {"chat-a": "previous", "chat-b": "latest"}
-    )
+    targets = {
+        "httproute": {"chat-a": "qwen-a", "chat-b": "qwen-b"},
+        "kserve": {"chat-a": "previous", "chat-b": "latest"},
+        "deployment": {"chat-a": "qwen"},
+    }[resource]
     config = parse_config(
         {
             "endpoints": [
@@ -429,3 +512,57 @@ def test_in_cluster_reads_the_service_account(tmp_path: Path):
     assert creds.server == "https://10.96.0.1:443"
     assert creds.headers == {"Authorization": "Bearer sa-token"}
     assert isinstance(creds.verify, ssl.SSLContext) and creds.verify.get_ca_certs()
+
+
+UNDO_BODY = (
+    b'[{"op":"replace","path":"/spec/template","value":{"metadata":{"labels":{"app":"qwen","tier":"serving"}},'
+    b'"spec":{"containers":[{"name":"vllm","image":"vllm/vllm-openai:v0.31.0"}]}}},'
+    b'{"op":"replace","path":"/metadata/annotations","value":{"kubectl.kubernetes.io/last-applied-configuration":"{}",'
+    b'"deployment.kubernetes.io/revision":"4","team/note":"rev3"}}]'
+)
+
+
+async def test_deployment_rollback_is_kubectl_rollout_undo(tmp_path: Path, api: FakeApiServer, store: Store):
+    actions = actions_for(tmp_path, api, store, resource="deployment")
+    route = actions.routes["chat"]
+    plan = await actions.plan(Action.ROLLBACK, route)
+    assert plan.can_confirm and plan.needs_typing, plan
+    assert plan.before.revision == "images vllm/vllm-openai:v0.32.0"
+    assert plan.after.revision == "images vllm/vllm-openai:v0.31.0"
+    assert plan.requests[0] == "back to ReplicaSet qwen-5d8f7c9b4 (revision 3)"
+    assert api.requests == [
+        ("GET", DEPLOYMENT, "", b""),
+        ("GET", REPLICASETS, "", b""),
+        (
+            "PATCH",
+            f"{DEPLOYMENT}?dryRun=All&fieldManager=fleetdeck",
+            "application/json-patch+json",
+            UNDO_BODY,
+        ),
+    ]
+    outcome = await actions.execute(plan)
+    assert outcome.ok, outcome
+    assert api.requests[-2] == (
+        "PATCH",
+        f"{DEPLOYMENT}?fieldManager=fleetdeck",
+        "application/json-patch+json",
+        UNDO_BODY,
+    )
+    stored = api.objects[DEPLOYMENT]
+    assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == "vllm/vllm-openai:v0.31.0"
+    assert "pod-template-hash" not in stored["spec"]["template"]["metadata"]["labels"]
+    entry = (await store.audit_entries())[0]
+    assert entry.before["revision"] == "images vllm/vllm-openai:v0.32.0"
+    assert entry.after["revision"] == "images vllm/vllm-openai:v0.31.0"
+    shift = await actions.plan(Action.SHIFT_TOWARD, route, "chat-a")
+    assert "holds no traffic split" in shift.refusal
+    await actions.close()
+
+
+async def test_a_paused_deployment_is_not_rolled_back(tmp_path: Path, api: FakeApiServer, store: Store):
+    api.objects[DEPLOYMENT] = deployment(paused=True)
+    actions = actions_for(tmp_path, api, store, resource="deployment")
+    plan = await actions.plan(Action.ROLLBACK, actions.routes["chat"])
+    assert plan.refusal == "the Deployment is paused; resume it before rolling back"
+    assert [r[0] for r in api.requests] == ["GET"]
+    await actions.close()

@@ -44,7 +44,13 @@ def plan_text(plan: Plan) -> Text:
     lines = Text()
     lines.append("backend  ", style="bold")
     lines.append_text(plain(plan.route.backend.label))
-    lines.append(f"\nmoves    {plan.moved}% of the traffic")
+    if plan.before.revision != plan.after.revision:
+        lines.append("\nserves   ", style="bold")
+        lines.append_text(plain(plan.before.revision))
+        lines.append("\n      →  ", style="bold")
+        lines.append_text(plain(plan.after.revision))
+    else:
+        lines.append(f"\nmoves    {plan.moved}% of the traffic")
     if plan.requests:
         lines.append("\nsends\n", style="bold")
         for request in plan.requests:

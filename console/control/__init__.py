@@ -90,8 +90,8 @@ def shares(route: RouteState) -> dict[str, int]:
 
 
 def same_split(a: RouteState, b: RouteState) -> bool:
-    """Whether two reads show the same weights and states for every target."""
-    return {t.endpoint: (t.weight, t.state) for t in a.targets} == {
+    """Whether two reads show the same weights, states and revision for every target."""
+    return a.revision == b.revision and {t.endpoint: (t.weight, t.state) for t in a.targets} == {
         t.endpoint: (t.weight, t.state) for t in b.targets
     }
 
@@ -101,11 +101,17 @@ def describe(route: RouteState) -> str:
     parts = []
     for t in route.targets:
         parts.append(f"{t.endpoint} {t.weight}" + ("" if t.state == READY else f" ({t.state})"))
-    return ", ".join(parts) or "no targets"
+    split = ", ".join(parts) or "no targets"
+    return f"{route.revision}; {split}" if route.revision else split
 
 
 def to_journal(route: RouteState) -> dict[str, object]:
-    return {"targets": {t.endpoint: {"weight": t.weight, "state": t.state} for t in route.targets}}
+    data: dict[str, object] = {
+        "targets": {t.endpoint: {"weight": t.weight, "state": t.state} for t in route.targets}
+    }
+    if route.revision:
+        data["revision"] = route.revision
+    return data
 
 
 def from_journal(route: RouteState, data: Mapping[str, object]) -> RouteState:
@@ -118,6 +124,7 @@ def from_journal(route: RouteState, data: Mapping[str, object]) -> RouteState:
             RouteTarget(name, int(value["weight"]), str(value.get("state", READY)))
             for name, value in targets.items()
         ),
+        revision=str(data.get("revision", "")),
     )
 
 

@@ -1,4 +1,5 @@
-"""Kubernetes: Gateway API HTTPRoute backendRef weights and KServe canaryTrafficPercent.
+"""Kubernetes: Gateway API HTTPRoute backendRef weights, KServe canaryTrafficPercent, and Deployment
+rollback the way `kubectl rollout undo` does it.
 
 Credentials come from a kubeconfig (its current context, or the one named: bearer token, token file,
 client certificate, CA) or from the pod's service account. Every change is sent first with
@@ -9,14 +10,16 @@ weight, so a route changed by someone else fails as a conflict instead of being 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import ssl
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import yaml
@@ -32,6 +35,7 @@ MERGE_PATCH = "application/merge-patch+json"
 TIMEOUT = 5.0
 
 PATHS = {
+    "deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
     "httproute": "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{name}",
     "kserve": "/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{name}",
 }
@@ -210,10 +214,15 @@ class KubernetesRoute:
             self._client = None
 
     async def _call(
-        self, method: str, query: str = "", body: bytes | None = None, content_type: str = ""
+        self,
+        method: str,
+        query: str = "",
+        body: bytes | None = None,
+        content_type: str = "",
+        path: str | None = None,
     ) -> Any:
         client = self._http()
-        url = self.path + (f"?{query}" if query else "")
+        url = (path or self.path) + (f"?{query}" if query else "")
         headers = {"Content-Type": content_type} if content_type else {}
         where = f"kubernetes {client.base_url.host}: {method} {self.label.removeprefix('kubernetes ')}"
         try:
@@ -316,3 +325,99 @@ class KubernetesRoute:
     async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None:
         content_type, body = self.patch(before, after)
         await self._call("PATCH", f"fieldManager={FIELD_MANAGER}", body, content_type)
+
+
+# what `kubectl rollout undo` keeps from the Deployment rather than taking from the ReplicaSet
+ANNOTATIONS_TO_SKIP = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "deployment.kubernetes.io/revision",
+    "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas",
+    "deprecated.deployment.rollback.to",
+)
+REVISION = "deployment.kubernetes.io/revision"
+
+
+def images(template: dict[str, Any]) -> str:
+    containers = (template.get("spec") or {}).get("containers") or []
+    return "images " + ", ".join(str(c.get("image", "?")) for c in containers)
+
+
+class DeploymentRollout(KubernetesRoute):
+    """A Deployment rolled back the way `kubectl rollout undo` does it: the previous ReplicaSet's pod
+    template (less its pod-template-hash label) and annotations, in one JSON patch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._patch: bytes | None = None
+        self._target_rs = ""
+        self._deployment: dict[str, Any] = {}
+        self._revision = ""
+
+    async def read(self) -> RouteState:
+        obj = await self._call("GET")
+        template = (obj.get("spec") or {}).get("template") or {}
+        self._deployment = obj
+        self._revision = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION, "")
+        targets = tuple(RouteTarget(endpoint, 100) for endpoint in self.targets)
+        return RouteState(self.route, self.kind, self.stable, targets, self.protected, images(template))
+
+    async def plan_rollback(self, current: RouteState) -> tuple[RouteState, str]:
+        deployment = self._deployment
+        spec = deployment.get("spec") or {}
+        if spec.get("paused"):
+            return current, "the Deployment is paused; resume it before rolling back"
+        labels = (spec.get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        path = f"/apis/apps/v1/namespaces/{self.config.namespace}/replicasets"
+        listing = await self._call("GET", f"labelSelector={quote(selector, safe='')}", path=path)
+        uid = (deployment.get("metadata") or {}).get("uid")
+        owned = []
+        for rs in listing.get("items") or []:
+            meta = rs.get("metadata") or {}
+            refs = meta.get("ownerReferences") or []
+            revision = (meta.get("annotations") or {}).get(REVISION, "")
+            if revision.isdigit() and any(r.get("uid") == uid and r.get("controller") for r in refs):
+                owned.append((int(revision), rs))
+        owned.sort(key=lambda pair: pair[0])
+        now = int(self._revision) if self._revision.isdigit() else (owned[-1][0] if owned else 0)
+        previous = [pair for pair in owned if pair[0] < now]
+        if not previous:
+            return (
+                current,
+                f"no previous revision of {self.config.namespace}/{self.config.name} to roll back to",
+            )
+        revision, rs = previous[-1]
+        template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
+        ((template.get("metadata") or {}).get("labels") or {}).pop("pod-template-hash", None)
+        if template == spec.get("template"):
+            return current, f"the Deployment already runs the template of revision {revision}"
+        own = (deployment.get("metadata") or {}).get("annotations") or {}
+        annotations = {k: own[k] for k in ANNOTATIONS_TO_SKIP if k in own}
+        rs_annotations = (rs.get("metadata") or {}).get("annotations") or {}
+        annotations.update({k: v for k, v in rs_annotations.items() if k not in ANNOTATIONS_TO_SKIP})
+        ops = [
+            {"op": "replace", "path": "/spec/template", "value": template},
+            {"op": "replace", "path": "/metadata/annotations", "value": annotations},
+        ]
+        self._patch = json.dumps(ops, separators=(",", ":")).encode()
+        self._target_rs = f"ReplicaSet {(rs.get('metadata') or {}).get('name')} (revision {revision})"
+        return replace(current, revision=images(template)), ""
+
+    def patch(self, before: RouteState, after: RouteState) -> tuple[str, bytes]:
+        if self._patch is None or after.revision == before.revision:
+            raise ControlError(f"{self.label}: nothing planned; press R to plan a rollback")
+        return JSON_PATCH, self._patch
+
+    async def check(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> CheckResult:
+        content_type, body = self.patch(before, after)
+        requests = (f"back to {self._target_rs}", *self._describe(content_type, body))
+        try:
+            result = await self._call("PATCH", f"dryRun=All&fieldManager={FIELD_MANAGER}", body, content_type)
+        except ReadOnlyBackend as exc:
+            return CheckResult(requests, "refused by the API server", writable=False, reason=str(exc))
+        got = images((result.get("spec") or {}).get("template") or {})
+        if got != after.revision:
+            raise ControlError(f"{self.label}: the dry run answered {got}, planned {after.revision}")
+        return CheckResult(requests, "server-side dry run (dryRun=All) accepted")
