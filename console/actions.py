@@ -431,14 +431,17 @@ class Actions:
             )
         return from_journal(current, last.before), "", last.id
 
-    async def execute(self, plan: Plan) -> Outcome:
-        """Apply a confirmed plan; every attempt is journalled, refused ones too."""
+    async def execute(self, plan: Plan, cause: str = "") -> Outcome:
+        """Apply a confirmed plan; every attempt is journalled, refused ones too. `cause` says why, when it
+        was not a person's key (a guard's automatic rollback)."""
         start = self._clock()
         route = plan.route
         blocked = plan.refusal or self.may_act()
         action = plan.action.value + (f" #{plan.undo_of}" if plan.undo_of else "")
         if plan.endpoint and plan.action not in (Action.ROLLBACK, Action.UNDO):
             action += f" {plan.endpoint}"
+        if cause:
+            action += f" [{cause}]"
         entry = await self.store.journal_intent(
             operator=self.operator.journal_name,
             ssh_client=self.operator.ssh_client,

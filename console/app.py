@@ -20,6 +20,7 @@ from textual.widgets import Footer
 
 from console.actions import Action, Outcome, OutcomeKind, Plan
 from console.control import ControlError
+from console.guard import Breach
 from console.model import SignalState
 from console.runtime import Runtime
 from console.store import StoreError
@@ -63,6 +64,13 @@ ROUTE_KEYS = (
     ("D", Action.DRAIN, "Drain", "drain", "Endpoints: drain the selected target"),
     ("U", Action.UNDO, "Undo", "undo", "Endpoints: undo the last action on the selected route"),
 )
+
+
+class GuardBreached(Message):
+    def __init__(self, breach: Breach, outcome: Outcome | None) -> None:
+        super().__init__()
+        self.breach = breach
+        self.outcome = outcome
 
 
 class PaneChanged(Message):
@@ -136,6 +144,9 @@ class FleetdeckApp(App[None]):
             SignalPane(runtime.clock),
         ]
         runtime.listeners.append(self._runtime_changed)
+        runtime.breach_listeners.append(
+            lambda breach, outcome: self.post_message(GuardBreached(breach, outcome))
+        )
         self.last_outcome: Outcome | None = None
 
     @property
@@ -309,7 +320,9 @@ class FleetdeckApp(App[None]):
         self._plan(Action(action), route.name, endpoint)
 
     @work(exclusive=True, group="action", exit_on_error=False)
-    async def _plan(self, action: Action, route_name: str, endpoint: str | None) -> None:
+    async def _plan(
+        self, action: Action, route_name: str, endpoint: str | None, one_key: bool = False
+    ) -> None:
         actions = self.runtime.actions
         assert actions is not None
         try:
@@ -317,6 +330,9 @@ class FleetdeckApp(App[None]):
         except ControlError as exc:
             self.notify(str(exc), title="Cannot plan", severity="error", timeout=10, markup=False)
             return
+        if one_key:
+            # the guard's offer: one key, unless the route is protected
+            plan = replace(plan, needs_typing=plan.route.protected)
         self.push_screen(ConfirmScreen(plan), callback=lambda confirmed: self._confirmed(plan, confirmed))
 
     def _confirmed(self, plan: Plan, confirmed: bool | None) -> None:
@@ -341,6 +357,18 @@ class FleetdeckApp(App[None]):
         if outcome.kind is OutcomeKind.STALE:
             # the route changed underneath: plan again from what it is now, never overwrite it
             self._plan(plan.action, plan.route.name, plan.endpoint)
+
+    @on(GuardBreached)
+    def _guard_breached(self, message: GuardBreached) -> None:
+        breach, outcome = message.breach, message.outcome
+        if outcome is not None:
+            severity = "warning" if outcome.ok else "error"
+            self.notify(f"{breach.message}; rolled back: {outcome.message}", title="Guard", severity=severity,
+                        timeout=60, markup=False)  # fmt: skip
+            return
+        self.notify(breach.message, title="Guard: roll back?", severity="error", timeout=60, markup=False)
+        if not self.runtime.read_only and not isinstance(self.screen, ConfirmScreen):
+            self._plan(Action.ROLLBACK, breach.watch.route, None, one_key=True)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for index, pane in enumerate(self.panes):

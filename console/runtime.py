@@ -13,12 +13,13 @@ from pathlib import Path
 
 import httpx
 
-from console.actions import Actions, Outcome, Plan, Route, build_routes, with_routes
+from console.actions import Action, Actions, Outcome, OutcomeKind, Plan, Route, build_routes, with_routes
 from console.config import Config, resolve_secret
 from console.control import ControlError
 from console.control.demo import DemoBackend
 from console.demo import DemoFleet
 from console.demo.fake_nvml import FakeNvml
+from console.guard import Breach, Guards
 from console.model import FleetSnapshot, PaneState, SignalState, SourceStatus
 from console.pins import PinsError, compute_drift, load_pins
 from console.scheduler import Scheduler
@@ -72,6 +73,8 @@ class Runtime:
         self.actions: Actions | None = None
         self.route_errors: dict[str, str] = {}
         self.reconciled: list[str] = []
+        self.guards = Guards()
+        self.breach_listeners: list[Callable[[Breach, Outcome | None], None]] = []
 
     # --- lifecycle ---
 
@@ -229,6 +232,8 @@ class Runtime:
         assert self.store is not None
         await self.store.add_endpoint_checks(records, ts=self.clock())
         self._set("endpoints", SourceStatus(PaneState.READY), endpoints=records)
+        for breach in self.guards.observe(records):
+            await self._breached(breach)
         await self._collect_pins()
 
     async def _collect_pins(self) -> None:
@@ -287,7 +292,27 @@ class Runtime:
     async def act(self, plan: Plan) -> Outcome:
         """Run a confirmed plan; the outcome says what the backend read back."""
         assert self.actions is not None
-        return await self.actions.execute(plan)
+        outcome = await self.actions.execute(plan)
+        if outcome.ok:
+            self.guards.stop(plan.route.name)
+            config = next((r for r in self.config.routes if r.name == plan.route.name), None)
+            if config is not None and plan.action is Action.SHIFT_TOWARD and plan.endpoint:
+                self.guards.start(plan.route.name, plan.endpoint, config.guard)
+        return outcome
+
+    async def _breached(self, breach: Breach) -> None:
+        """Roll back on its own when the route says so (journalled like any action), else offer it."""
+        outcome = None
+        if breach.watch.auto_rollback and self.actions is not None:
+            route = self.actions.routes[breach.watch.route]
+            try:
+                plan = await self.actions.plan(Action.ROLLBACK, route)
+                outcome = await self.actions.execute(plan, cause=f"guard: {breach.reason}")
+            except ControlError as exc:
+                outcome = Outcome(OutcomeKind.FAILED, f"automatic rollback of {route.name} failed: {exc}")
+            await self._collect_routes()
+        for listener in self.breach_listeners:
+            listener(breach, outcome)
 
     async def after_action(self) -> None:
         """Show the route as read back and probe its endpoints again."""

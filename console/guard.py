@@ -1,0 +1,74 @@
+"""The optional guard of a route: after a shift toward a target, watch that target for its next probes and
+report a breach of its error-rate or TTFT limit (or the target going down), so the shift can be undone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from console.config import GuardConfig
+from console.model import EndpointRecord, Health
+
+
+@dataclass
+class Watch:
+    route: str
+    endpoint: str
+    probes_left: int
+    error_rate: float | None
+    ttft_p95: float | None
+    auto_rollback: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    watch: Watch
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return f"guard on {self.watch.route}: {self.reason} after the shift toward {self.watch.endpoint}"
+
+
+def breach_of(record: EndpointRecord, watch: Watch) -> str:
+    """Why this probe of the watched target breaks the guard, or ""."""
+    if record.health is Health.DOWN:
+        return f"{record.name} is down ({record.reason or 'no reason given'})"
+    rate = getattr(record, "error_rate", None)  # present where the endpoint source measures it
+    if watch.error_rate is not None and isinstance(rate, float) and rate > watch.error_rate:
+        return f"{record.name} error rate {rate:.1%} is above the limit {watch.error_rate:.1%}"
+    if watch.ttft_p95 is not None and record.ttft_p95 is not None and record.ttft_p95 > watch.ttft_p95:
+        return f"{record.name} TTFT p95 {record.ttft_p95:.2f} s is above the limit {watch.ttft_p95:.2f} s"
+    return ""
+
+
+class Guards:
+    """The watches running now, one per route; a new shift on a route restarts its watch."""
+
+    def __init__(self) -> None:
+        self.watches: dict[str, Watch] = {}
+
+    def start(self, route: str, endpoint: str, guard: GuardConfig) -> None:
+        if guard.enabled:
+            self.watches[route] = Watch(
+                route, endpoint, guard.probes, guard.error_rate, guard.ttft_p95, guard.auto_rollback
+            )
+
+    def stop(self, route: str) -> None:
+        self.watches.pop(route, None)
+
+    def observe(self, records: Iterable[EndpointRecord]) -> list[Breach]:
+        """Count one probe for every watch whose target was probed; the breaches, each ending its watch."""
+        by_name = {r.name: r for r in records}
+        breaches = []
+        for route, watch in list(self.watches.items()):
+            record = by_name.get(watch.endpoint)
+            if record is None:
+                continue
+            watch.probes_left -= 1
+            reason = breach_of(record, watch)
+            if reason:
+                breaches.append(Breach(watch, reason))
+            if reason or watch.probes_left <= 0:
+                del self.watches[route]
+        return breaches
