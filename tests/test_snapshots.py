@@ -29,3 +29,12 @@ def test_help_screen(snap_compare, frozen_clock):
     assert snap_compare(
         demo_app(frozen_clock), terminal_size=(100, 40), press=["question_mark"], run_before=settle
     )
+
+
+def test_shift_plan_on_the_demo_route(snap_compare, frozen_clock):
+    async def plan_shift(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("2", "down", "right_square_bracket")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(frozen_clock), terminal_size=(100, 30), run_before=plan_shift)
