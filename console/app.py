@@ -185,6 +185,10 @@ class FleetdeckApp(App[None]):
             return
         for line in self.runtime.reconciled:
             self.notify(line, title="Audit journal reconciled", severity="warning", timeout=30, markup=False)
+        for route, error in self.runtime.route_errors.items():
+            self.notify(
+                error, title=f"Route {route} cannot be read", severity="error", timeout=30, markup=False
+            )
 
     async def on_unmount(self) -> None:
         await self.runtime.close()
