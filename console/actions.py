@@ -250,10 +250,12 @@ def build_backend(route: RouteConfig, config: Config | None = None) -> ControlBa
 
         return Envoy(route.name, backend, route.targets, route.stable, route.protected)
     if isinstance(backend, KubernetesBackend):
-        from console.control.kubernetes import PATHS, DeploymentRollout, KubernetesRoute
+        from console.control.kubernetes import PATHS, ArgoRollout, DeploymentRollout, KubernetesRoute
 
         if backend.resource == "deployment":
             return DeploymentRollout(route.name, backend, route.targets, route.stable, route.protected)
+        if backend.resource == "argo-rollout":
+            return ArgoRollout(route.name, backend, route.targets, route.stable, route.protected)
         if backend.resource in PATHS:
             return KubernetesRoute(route.name, backend, route.targets, route.stable, route.protected)
         from console.control.unsupported import UnsupportedBackend
@@ -366,11 +368,11 @@ class Actions:
             after, refusal = await rollout(current)
         elif action is Action.ROLLBACK:
             after, refusal = plan_rollback(route, current)
+        elif action is Action.SHIFT_TOWARD and hasattr(route.backend, "plan_promote"):
+            after, refusal = await route.backend.plan_promote(current)
         elif rollout is not None:
-            after, refusal = (
-                current,
-                f"{route.backend.label} holds no traffic split: only rollback (R) applies",
-            )
+            owned = getattr(route.backend, "steps_owned", "")
+            after, refusal = current, owned or f"{route.backend.label} holds no traffic split: only R applies"
         elif action is Action.UNDO:
             after, refusal, undo_of = await self._plan_undo(route, current)
         elif endpoint is None:

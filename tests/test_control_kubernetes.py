@@ -24,6 +24,7 @@ TOKEN = "k8s-test-token-not-a-secret"
 HTTPROUTE = "/apis/gateway.networking.k8s.io/v1/namespaces/serving/httproutes/chat"
 KSERVE = "/apis/serving.kserve.io/v1beta1/namespaces/serving/inferenceservices/qwen"
 DEPLOYMENT = "/apis/apps/v1/namespaces/serving/deployments/qwen"
+ROLLOUT = "/apis/argoproj.io/v1alpha1/namespaces/serving/rollouts/qwen"
 REPLICASETS = "/apis/apps/v1/namespaces/serving/replicasets?labelSelector=app%3Dqwen%2Ctier%3Dserving"
 ALICE = Operator("alice", "alice")
 
@@ -135,6 +136,38 @@ def replica_sets() -> dict[str, Any]:
     }
 
 
+def rollout() -> dict[str, Any]:
+    steps = [{"setWeight": 10}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "10m"}}]
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "qwen", "namespace": "serving", "resourceVersion": "900", "generation": 5},
+        "spec": {
+            "replicas": 4,
+            "strategy": {
+                "canary": {
+                    "canaryService": "qwen-canary",
+                    "stableService": "qwen-stable",
+                    "trafficRouting": {"nginx": {"stableIngress": "qwen"}},
+                    "steps": steps,
+                }
+            },
+        },
+        "status": {
+            "phase": "Paused",
+            "currentStepIndex": 1,
+            "controllerPause": True,
+            "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-29T03:00:00Z"}],
+            "canary": {
+                "weights": {
+                    "canary": {"weight": 10, "podTemplateHash": "7b9d8c6f5"},
+                    "stable": {"weight": 90, "podTemplateHash": "5c4d3b2a1"},
+                }
+            },
+        },
+    }
+
+
 def status(code: int, reason: str, message: str, **details: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "kind": "Status",
@@ -222,6 +255,7 @@ def handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             if not self.authorised():
                 return
             path, _, query = self.path.partition("?")
+            path = path.removesuffix("/status")  # the status subresource patches the same object here
             params = dict(p.split("=", 1) for p in query.split("&") if p)
             if path not in api.objects:
                 self.answer(404, status(404, "NotFound", "not found"))
@@ -286,6 +320,7 @@ def api() -> Iterator[FakeApiServer]:
             KSERVE: inference_service(),
             DEPLOYMENT: deployment(),
             REPLICASETS: replica_sets(),
+            ROLLOUT: rollout(),
         }
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
@@ -335,6 +370,7 @@ def actions_for(tmp_path: Path, api: FakeApiServer, store: Store, resource: str 
         "httproute": {"chat-a": "qwen-a", "chat-b": "qwen-b"},
         "kserve": {"chat-a": "previous", "chat-b": "latest"},
         "deployment": {"chat-a": "qwen"},
+        "argo-rollout": {"chat-a": "stable", "chat-b": "canary"},
     }[resource]
     config = parse_config(
         {
@@ -565,4 +601,43 @@ async def test_a_paused_deployment_is_not_rolled_back(tmp_path: Path, api: FakeA
     plan = await actions.plan(Action.ROLLBACK, actions.routes["chat"])
     assert plan.refusal == "the Deployment is paused; resume it before rolling back"
     assert [r[0] for r in api.requests] == ["GET"]
+    await actions.close()
+
+
+async def test_argo_rollout_promote_and_abort(tmp_path: Path, api: FakeApiServer, store: Store):
+    actions = actions_for(tmp_path, api, store, resource="argo-rollout")
+    route = actions.routes["chat"]
+    current = await actions.read(route)
+    assert [(t.endpoint, t.weight) for t in current.targets] == [("chat-a", 90), ("chat-b", 10)]
+    assert current.revision == "rollout paused"
+    assert "Argo Rollouts owns the steps" in (await actions.plan(Action.SHIFT_AWAY, route, "chat-b")).refusal
+    api.requests.clear()
+    promote = await actions.plan(Action.SHIFT_TOWARD, route, "chat-b")
+    assert promote.can_confirm and promote.after.revision == "rollout progressing", promote
+    merge = "application/merge-patch+json"
+    assert api.requests[1:] == [
+        (
+            "PATCH",
+            f"{ROLLOUT}/status?dryRun=All&fieldManager=fleetdeck",
+            merge,
+            b'{"status":{"pauseConditions":null}}',
+        ),
+        ("PATCH", f"{ROLLOUT}?dryRun=All&fieldManager=fleetdeck", merge, b'{"spec":{"paused":false}}'),
+    ]
+    assert (await actions.execute(promote)).ok
+    assert "pauseConditions" not in api.objects[ROLLOUT]["status"]
+    assert api.objects[ROLLOUT]["spec"]["paused"] is False
+    api.requests.clear()
+    abort = await actions.plan(Action.ROLLBACK, route)
+    assert abort.needs_typing and abort.after.revision == "rollout aborted"
+    outcome = await actions.execute(abort)
+    assert outcome.ok, outcome
+    assert (
+        "PATCH",
+        f"{ROLLOUT}/status?fieldManager=fleetdeck",
+        merge,
+        b'{"status":{"abort":true}}',
+    ) in api.requests
+    assert api.objects[ROLLOUT]["status"]["abort"] is True
+    assert "already aborted" in (await actions.plan(Action.ROLLBACK, route)).refusal
     await actions.close()

@@ -1,5 +1,5 @@
-"""Kubernetes: Gateway API HTTPRoute backendRef weights, KServe canaryTrafficPercent, and Deployment
-rollback the way `kubectl rollout undo` does it.
+"""Kubernetes: Gateway API HTTPRoute backendRef weights, KServe canaryTrafficPercent, Deployment
+rollback the way `kubectl rollout undo` does it, and Argo Rollouts abort / promote.
 
 Credentials come from a kubeconfig (its current context, or the one named: bearer token, token file,
 client certificate, CA) or from the pod's service account. Every change is sent first with
@@ -35,6 +35,7 @@ MERGE_PATCH = "application/merge-patch+json"
 TIMEOUT = 5.0
 
 PATHS = {
+    "argo-rollout": "/apis/argoproj.io/v1alpha1/namespaces/{namespace}/rollouts/{name}",
     "deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
     "httproute": "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{name}",
     "kserve": "/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{name}",
@@ -421,3 +422,79 @@ class DeploymentRollout(KubernetesRoute):
         if got != after.revision:
             raise ControlError(f"{self.label}: the dry run answered {got}, planned {after.revision}")
         return CheckResult(requests, "server-side dry run (dryRun=All) accepted")
+
+
+class ArgoRollout(KubernetesRoute):
+    """An Argo Rollout: `R` aborts it, `]` promotes it one step. Argo's controller then moves the traffic;
+    fleetdeck changes only the rollout's status, so that is what it plans and verifies."""
+
+    steps_owned = "Argo Rollouts owns the steps of this split: R aborts the rollout, ] promotes it"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.canary = next((n for n in self.targets if n != self.stable), self.stable)
+
+    async def read(self) -> RouteState:
+        obj = await self._call("GET")
+        status = obj.get("status") or {}
+        weights = ((status.get("canary") or {}).get("weights")) or {}
+        if weights:
+            canary = int((weights.get("canary") or {}).get("weight", 0))
+        else:
+            steps = (((obj.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps") or []
+            index = int(status.get("currentStepIndex", 0))
+            done = [s["setWeight"] for s in steps[:index] if isinstance(s, dict) and "setWeight" in s]
+            canary = 100 if index >= len(steps) and steps else (int(done[-1]) if done else 0)
+        if status.get("abort"):
+            phase = "aborted"
+        elif status.get("pauseConditions") or (obj.get("spec") or {}).get("paused"):
+            phase = "paused"
+        else:
+            # a phase of Paused lingers until the controller catches up with a promotion
+            phase = str(status.get("phase", "")).lower()
+            phase = phase if phase in ("healthy", "degraded") else "progressing"
+        targets = tuple(
+            RouteTarget(name, canary if name == self.canary else 100 - canary) for name in self.targets
+        )
+        return RouteState(self.route, self.kind, self.stable, targets, self.protected, f"rollout {phase}")
+
+    async def plan_rollback(self, current: RouteState) -> tuple[RouteState, str]:
+        if current.revision == "rollout aborted":
+            return current, "the rollout is already aborted"
+        return replace(current, revision="rollout aborted"), ""
+
+    async def plan_promote(self, current: RouteState) -> tuple[RouteState, str]:
+        if current.revision != "rollout paused":
+            return current, f"nothing to promote: the {current.revision}, not paused"
+        return replace(current, revision="rollout progressing"), ""
+
+    def requests(self, after: RouteState) -> list[tuple[str, bytes]]:
+        """(path, merge patch) pairs: abort on the status; promote clears the pause on status and spec."""
+        if after.revision == "rollout aborted":
+            return [(f"{self.path}/status", b'{"status":{"abort":true}}')]
+        return [
+            (f"{self.path}/status", b'{"status":{"pauseConditions":null}}'),
+            (self.path, b'{"spec":{"paused":false}}'),
+        ]
+
+    async def check(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> CheckResult:
+        pairs = self.requests(after)
+        lines: list[str] = []
+        for path, body in pairs:
+            lines += [
+                f"PATCH {path}?fieldManager={FIELD_MANAGER}",
+                f"Content-Type: {MERGE_PATCH}",
+                body.decode(),
+            ]
+        try:
+            for path, body in pairs:
+                await self._call("PATCH", f"dryRun=All&fieldManager={FIELD_MANAGER}", body, MERGE_PATCH, path)
+        except ReadOnlyBackend as exc:
+            return CheckResult(tuple(lines), "refused by the API server", writable=False, reason=str(exc))
+        return CheckResult(
+            tuple(lines), "server-side dry run (dryRun=All) accepted; Argo then moves the traffic"
+        )
+
+    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None:
+        for path, body in self.requests(after):
+            await self._call("PATCH", f"fieldManager={FIELD_MANAGER}", body, MERGE_PATCH, path)
