@@ -327,3 +327,25 @@ async def test_store_records_the_failed_attempt(proxy: Haproxy, tmp_path: Path):
         assert "No such server." in outcome.message and "it is now chat-a 90, chat-b 10" in outcome.message
         store: Store = app.runtime.store
         assert (await store.audit_entries())[0].outcome is AuditOutcome.FAILED
+
+
+async def test_every_action_is_in_the_command_palette(proxy: Haproxy, tmp_path: Path):
+    app = live_app(proxy, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settled(pilot)
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {
+            "Route: Rollback",
+            "Route: Shift toward",
+            "Route: Shift away",
+            "Route: Drain",
+            "Route: Undo",
+        } <= titles
+        await pilot.press("2", "down", "ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"shift toward")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settled(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.plan.title == "Shift chat toward chat-b"
