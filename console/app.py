@@ -117,6 +117,8 @@ class FleetdeckApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.runtime.config.console.theme:
+            self.theme = self.runtime.config.console.theme
         if self.runtime.config.keys:
             self.set_keymap(dict(self.runtime.config.keys))
         self.query_one(FleetHeader).show(self.runtime.snapshot, self.modes)
