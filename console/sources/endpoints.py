@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 import time
 from collections import deque
@@ -122,25 +123,34 @@ def _reason(exc: BaseException, timeout: float) -> ProbeFailure:
         return ProbeFailure("too many probes in flight", Health.UNKNOWN)
     if isinstance(exc, httpx.TimeoutException):
         return ProbeFailure("timed out")
-    text = str(exc).lower()
-    if isinstance(exc, ssl.SSLError) or "certificate" in text or "ssl" in text or "tls" in text:
+    chain = _chain(exc)
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "certificate" in text or "[ssl" in text:
         detail = "certificate not trusted" if "certificate" in text else "handshake failed"
         return ProbeFailure(f"TLS error: {detail}")
-    if isinstance(exc, httpx.ConnectError | ConnectionRefusedError):
-        if (
-            "name or service not known" in text
-            or "nodename nor servname" in text
-            or "name resolution" in text
-        ):
+    if isinstance(exc, httpx.ConnectError | OSError):
+        if any(isinstance(e, socket.gaierror) for e in chain) or "name or service not known" in text:
             return ProbeFailure("DNS lookup failed")
-        if "refused" in text or isinstance(exc, ConnectionRefusedError) or "errno 111" in text:
+        if any(isinstance(e, ConnectionRefusedError) for e in chain):
             return ProbeFailure("connection refused")
+        if any(isinstance(e, ConnectionResetError) for e in chain):
+            return ProbeFailure("connection reset", Health.UNKNOWN)
         return ProbeFailure("cannot connect")
     if isinstance(exc, httpx.RemoteProtocolError):
         return ProbeFailure("answer is not HTTP (garbage or a dropped connection)", Health.UNKNOWN)
     if isinstance(exc, httpx.HTTPError | OSError):
         return ProbeFailure(f"connection failed: {type(exc).__name__}")
     raise exc
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and every cause behind it (httpx wraps the socket's own error twice)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _ssl_context(target: EndpointTarget) -> ssl.SSLContext | bool:
@@ -382,13 +392,13 @@ class EndpointCollector:
 
     async def _identity(self, target: EndpointTarget, engine: Engine, state: _State, now: float) -> None:
         routes: dict[str, Any] = {}
-        errors: list[str] = []
+        errors: dict[str, str] = {}
 
         async def read(path: str, method: str = "GET") -> None:
             try:
                 routes[path] = await self.get_json(target, path, method)
             except ProbeFailure as failure:
-                errors.append(failure.reason)
+                errors[path] = failure.reason
 
         paths = [(p, "GET") for p in engine.info]
         if engine.models:
@@ -397,7 +407,7 @@ class EndpointCollector:
         state.identity_at = now
         if engine.models and engine.models not in routes:
             state.identity = None
-            state.identity_error = errors[0] if errors else f"{engine.models} unreadable"
+            state.identity_error = errors.get(engine.models, f"{engine.models} unreadable")
             return
         assert engine.identify is not None
         state.identity = engine.identify(routes)

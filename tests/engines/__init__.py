@@ -218,15 +218,18 @@ def llamacpp(
     model: str = "qwen2.5-coder-7b-instruct-q4_k_m.gguf",
     old_names: bool = False,
 ) -> Routes:
-    metrics = [
-        _counter("llamacpp:prompt_tokens_total", load.prompt_tokens),
-        _counter("llamacpp:tokens_predicted_total", load.output_tokens),
-        _gauge("llamacpp:requests_processing", load.running),
-        _gauge("llamacpp:requests_deferred", load.waiting),
-        _gauge("llamacpp:n_tokens_max", 4096),
-    ]
-    if old_names:
-        metrics.append(_gauge("llamacpp:kv_cache_usage_ratio", load.kv_usage))
+    def metrics() -> Reply:
+        lines = [
+            _counter("llamacpp:prompt_tokens_total", load.prompt_tokens),
+            _counter("llamacpp:tokens_predicted_total", load.output_tokens),
+            _gauge("llamacpp:requests_processing", load.running),
+            _gauge("llamacpp:requests_deferred", load.waiting),
+            _gauge("llamacpp:n_tokens_max", 4096),
+        ]
+        if old_names:
+            lines.append(_gauge("llamacpp:kv_cache_usage_ratio", load.kv_usage))
+        return text("\n".join(lines) + "\n")
+
     return {
         "GET /health": js({"status": "ok"}),
         "GET /props": js(
@@ -242,7 +245,7 @@ def llamacpp(
         "GET /v1/models": js(
             {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "llamacpp", "meta": {}}]}
         ),
-        "GET /metrics": lambda: text("\n".join(metrics) + "\n"),
+        "GET /metrics": metrics,
     }
 
 
