@@ -354,9 +354,9 @@ class EndpointCollector:
             jobs: list[Any] = [self._metrics(target, engine, state, now)]
             if identity_due:
                 jobs.append(self._identity(target, engine, state, now))
-            if target.canary_every and now - state.canary_at >= target.canary_every:
-                jobs.append(self._canary(target, engine, state, now))
             await asyncio.gather(*jobs)
+            if target.canary_every and now - state.canary_at >= target.canary_every:
+                await self._canary(target, engine, state, now)  # after identity: it names the model
             observed, problems = _judge(target, state, facts, self._figures(engine, state, now, facts))
         elif engine is not None:
             state.identity_at = -1e18  # read identity again as soon as it answers
