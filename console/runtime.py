@@ -19,13 +19,14 @@ from console.demo.fake_nvml import FakeNvml
 from console.model import FleetSnapshot, PaneState, SignalState, SourceStatus
 from console.pins import PinsError, compute_drift, load_pins
 from console.scheduler import Scheduler
-from console.sources.endpoints import LOCAL_PORTS, EndpointTarget, probe_all
+from console.sources.endpoints import LOCAL_PORTS, EndpointCollector, EndpointTarget, with_uptime
 from console.sources.gpu_nvml import NvmlCollector
 from console.store import Store
 
 PANES = ("gpus", "endpoints", "pins", "signals")
 PRUNE_EVERY = 3600.0
 GPU_SAMPLE_EVERY = 5.0  # history keeps one GPU sample per 5 s, whatever the refresh
+UPTIME_EVERY = 60.0  # uptime over 1 h and 24 h moves slowly: read it from the store once a minute
 
 
 class Mode(StrEnum):
@@ -66,6 +67,9 @@ class Runtime:
         )
         self._last_prune = 0.0
         self._last_gpu_sample = 0.0
+        self.endpoint_collector = EndpointCollector(clock=clock)
+        self._uptime: dict[str, tuple[float | None, float | None]] = {}
+        self._last_uptime = -UPTIME_EVERY
 
     # --- lifecycle ---
 
@@ -100,6 +104,7 @@ class Runtime:
             await asyncio.to_thread(self.nvml.close)
         if self._client is not None:
             await self._client.aclose()
+        await self.endpoint_collector.close()
         if self.store is not None:
             await self.store.close()
         if self._tempdir is not None:
@@ -144,6 +149,7 @@ class Runtime:
         self._set("gpus", SourceStatus(PaneState.READY), gpus=records)
 
     def _endpoint_targets(self) -> list[EndpointTarget]:
+        routes = {target: route.name for route in self.config.routes for target in route.targets}
         targets = [
             EndpointTarget(
                 name=e.name,
@@ -153,6 +159,14 @@ class Runtime:
                 model=e.model,
                 token=resolve_secret(e.token_env),
                 timeout=e.timeout,
+                metrics_url=str(e.metrics_url) if e.metrics_url else None,
+                verify_tls=e.verify_tls,
+                ca_bundle=str(e.ca_bundle) if e.ca_bundle else None,
+                thresholds=e.thresholds,
+                consecutive=e.consecutive,
+                canary_every=e.canary.every if e.canary.enabled else None,
+                canary_tokens=e.canary.max_tokens,
+                route=routes.get(e.name),
             )
             for e in self.config.endpoints
         ]
@@ -183,8 +197,10 @@ class Runtime:
                     endpoints=(),
                 )
                 return
-            assert self._client is not None
-            records = await probe_all(self._client, targets)
+            # a probe still running after most of the interval is shown on a later tick, so a hanging
+            # server holds up no other endpoint
+            settle = max(1.0, self.config.console.refresh.endpoints * 0.8)
+            records = await self.endpoint_collector.collect(targets, settle=settle)
             if not records:
                 ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)
                 self._set(
@@ -197,7 +213,15 @@ class Runtime:
                 )
                 return
         assert self.store is not None
-        await self.store.add_endpoint_checks(records, ts=self.clock())
+        now = self.clock()
+        await self.store.add_endpoint_checks(records, ts=now)
+        if now - self._last_uptime >= UPTIME_EVERY or set(self._uptime) != {r.name for r in records}:
+            self._last_uptime = now
+            self._uptime = {
+                r.name: (await self.store.uptime(r.name, 3600.0), await self.store.uptime(r.name, 86400.0))
+                for r in records
+            }
+        records = with_uptime(records, self._uptime)
         self._set("endpoints", SourceStatus(PaneState.READY), endpoints=records)
         await self._collect_pins()
 
