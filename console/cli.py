@@ -68,7 +68,39 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="the demo fleet's seed (default 7)")
     check = commands.add_parser("check", parents=[common], help="validate a config file and exit")
     check.add_argument("file", nargs="?", type=Path, metavar="CONFIG", help="the file to check")
+    audit = commands.add_parser("audit", parents=[common], help="print the journal of every action attempt")
+    audit.add_argument("--route", metavar="NAME", help="only this route")
+    audit.add_argument("--since", metavar="TIME", help="from this time on: an age (2h, 7d) or ISO 8601")
+    audit.add_argument("--until", metavar="TIME", help="up to this time: an age (2h, 7d) or ISO 8601")
+    audit.add_argument("--limit", type=int, default=500, help="at most this many entries (default 500)")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
+
+
+def _audit(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from console.audit import as_json, as_table, now, parse_time, read_journal
+    from console.store import StoreError
+
+    try:
+        since = parse_time(args.since, now()) if args.since else None
+        until = parse_time(args.until, now()) if args.until else None
+    except ValueError as exc:
+        return _fail(str(exc))
+    db = getattr(args, "db", None) or config.db_path
+    try:
+        entries = asyncio.run(read_journal(db, args.route, since, until, args.limit))
+    except StoreError as exc:
+        return _fail(str(exc))
+    if args.json:
+        for entry in entries:
+            print(as_json(entry))
+    elif entries:
+        print(as_table(entries))
+    else:
+        print("no journal entries match")
+    return 0
 
 
 def _fail(lines: list[str] | str) -> int:
@@ -100,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(config.signals)} signal sources, {len(config.routes)} routes)"
             )
             return 0
+        if command == "audit":
+            return _audit(args, _load(config_path)[0])
         if command == "demo":
             config, zero = _load(config_path) if config_path else (default_config(), False)
         else:

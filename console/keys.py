@@ -12,4 +12,9 @@ BINDING_IDS: dict[str, str] = {
     "app.quit": "quit",
     "signal.acknowledge": "acknowledge the selected signal",
     "signal.mute": "mute the selected signal's source",
+    "route.rollback": "roll the selected route back to its stable target",
+    "route.shift_toward": "shift one step of traffic toward the selected target",
+    "route.shift_away": "shift one step of traffic away from the selected target",
+    "route.drain": "drain the selected target",
+    "route.undo": "undo the last action on the selected route",
 }

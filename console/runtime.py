@@ -13,7 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from console.actions import Actions, Outcome, Plan, Route, build_routes, with_routes
 from console.config import Config, resolve_secret
+from console.control import ControlError
+from console.control.demo import DemoBackend
 from console.demo import DemoFleet
 from console.demo.fake_nvml import FakeNvml
 from console.model import FleetSnapshot, PaneState, SignalState, SourceStatus
@@ -70,6 +73,9 @@ class Runtime:
         self.endpoint_collector = EndpointCollector(clock=clock)
         self._uptime: dict[str, tuple[float | None, float | None]] = {}
         self._last_uptime = -UPTIME_EVERY
+        self.actions: Actions | None = None
+        self.route_errors: dict[str, str] = {}
+        self.reconciled: list[str] = []
 
     # --- lifecycle ---
 
@@ -89,17 +95,40 @@ class Runtime:
         self.scheduler.add("pins", refresh.endpoints, self._collect_pins, self._failed("pins"))
         signals_every = 5.0 if self.mode is Mode.DEMO else refresh.signals
         self.scheduler.add("signals", signals_every, self._collect_signals, self._failed("signals"))
+        self.actions = Actions(
+            self._routes(),
+            self.store,
+            read_only=self.read_only,
+            operators=self.config.console.operators,
+        )
+        if self.actions.routes:
+            self.scheduler.add("routes", refresh.endpoints, self._collect_routes)
+
+    def _routes(self) -> dict[str, Route]:
+        if self.fleet is None:
+            return build_routes(self.config)
+        return {
+            r.name: Route(
+                r.name, r.stable, tuple(t.endpoint for t in r.targets), DemoBackend(r), protected=r.protected
+            )
+            for r in self.fleet.routes()
+        }
 
     async def start(self, live: bool = True) -> None:
         """Collect everything once, then (when live) keep collecting on each source's interval."""
         if self.store is None:
             await self.open()
+        assert self.actions is not None
+        # entries a crash left without an outcome are settled before anything else can act
+        self.reconciled = await self.actions.reconcile()
         await self.scheduler.run_all_once()
         if live:
             self.scheduler.start()
 
     async def close(self) -> None:
         await self.scheduler.stop()
+        if self.actions is not None:
+            await self.actions.close()
         if self.nvml is not None:
             await asyncio.to_thread(self.nvml.close)
         if self._client is not None:
@@ -212,6 +241,7 @@ class Runtime:
                     endpoints=(),
                 )
                 return
+        records = with_routes(records, self.snapshot.routes)
         assert self.store is not None
         now = self.clock()
         await self.store.add_endpoint_checks(records, ts=now)
@@ -227,9 +257,8 @@ class Runtime:
 
     async def _collect_pins(self) -> None:
         if self.fleet is not None:
-            pins, routes = self.fleet.pins(), self.fleet.routes()
+            pins = self.fleet.pins()
         else:
-            routes = ()
             try:
                 pins = await asyncio.to_thread(load_pins, self.config.pins_path)
             except PinsError as exc:
@@ -237,10 +266,10 @@ class Runtime:
                 return
         if not pins:
             message = f"no pins: create {self.config.pins_path} with a [[pins]] entry per deployment"
-            self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), routes=routes)
+            self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=())
             return
         drifts = compute_drift(pins, self.snapshot.endpoints)
-        self._set("pins", SourceStatus(PaneState.READY), pins=pins, drifts=drifts, routes=routes)
+        self._set("pins", SourceStatus(PaneState.READY), pins=pins, drifts=drifts)
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
@@ -270,3 +299,22 @@ class Runtime:
         assert self.store is not None
         await self.store.mute_source(source)
         await self._collect_signals()
+
+    # --- routes and actions ---
+
+    async def _collect_routes(self) -> None:
+        assert self.actions is not None
+        routes, self.route_errors = await self.actions.read_all()
+        status = self.snapshot.status.get("endpoints", SourceStatus(PaneState.LOADING))
+        self._set("endpoints", status, routes=routes, endpoints=with_routes(self.snapshot.endpoints, routes))
+
+    async def act(self, plan: Plan) -> Outcome:
+        """Run a confirmed plan, then show the route as read back and probe its endpoints again."""
+        assert self.actions is not None
+        outcome = await self.actions.execute(plan)
+        try:
+            await self._collect_routes()
+            await self._collect_endpoints()
+        except (ControlError, httpx.HTTPError) as exc:
+            self._failed("endpoints")(exc)
+        return outcome
