@@ -12,4 +12,7 @@ BINDING_IDS: dict[str, str] = {
     "app.quit": "quit",
     "signal.acknowledge": "acknowledge the selected signal",
     "signal.mute": "mute the selected signal's source",
+    "signal.open": "show the selected signal in full",
+    "pin.open": "show the selected pin in full",
+    "pin.bump": "bump the selected pin to the version upstream names",
 }

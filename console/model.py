@@ -131,7 +131,7 @@ class Upstream:
 
     pin: str
     kind: str  # "revision", "engine", "license", "gated", "renamed", "gone", "image", "yanked"
-    message: str  # "newer revision 3f2a91c on main for pin qwen3-8b"
+    message: str  # "newer revision 3f2a91c on main"
     source: str
     signal_id: str
     bump_field: str | None = None  # the pin field a bump would move

@@ -195,7 +195,10 @@ def _new_table(fields: dict[str, str]) -> tomlkit.items.Table:
 
 
 def _previous(pin: Pin) -> tomlkit.items.AoT:
-    return tomlkit.aot_of([_new_table(_fields(old)) for old in pin.previous])
+    tables = tomlkit.aot()
+    for old in pin.previous:
+        tables.append(_new_table(_fields(old)))
+    return tables
 
 
 def _update_table(table: Any, pin: Pin) -> None:
@@ -418,7 +421,7 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
             return None
         return upstream(
             "revision",
-            f"newer revision {short(value)} on {branch or 'main'} for pin {pin.name}",
+            f"newer revision {short(value)} on {branch or 'main'}",
             "revision",
             value,
         )
@@ -426,32 +429,28 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
         new = value.rpartition("->")[2]
         if pin.license and new.lower() == pin.license.lower():
             return None
-        return upstream(
-            "license", f"licence changed to {new} for pin {pin.name} (pinned {pin.license or '?'})"
-        )
+        return upstream("license", f"licence now {new}, pinned {pin.license or 'unset'}")
     if on_model and signal.kind == "gated":
-        return upstream("gated", f"gated status changed ({value}) for pin {pin.name}")
+        return upstream("gated", f"gating changed: {value}")
     if on_model and signal.kind == "renamed":
-        return upstream("renamed", f"repo renamed to {value} for pin {pin.name}")
+        return upstream("renamed", f"repo renamed to {value}")
     if on_model and signal.kind == "gone":
-        return upstream("gone", f"repo {repo} is gone upstream for pin {pin.name}")
+        return upstream("gone", f"repo {repo} is gone upstream")
     if signal.kind == "digest" and kind == "oci" and pin.image:
         name, _, tag = target.rpartition(":")
         if _image_name(pin.image) != name or _same_digest(value, pin.image):
             return None
-        return upstream(
-            "image", f"tag {tag} now {short(value)} for pin {pin.name}", "image", f"{name}@{value}"
-        )
+        return upstream("image", f"image tag {tag} now {short(value)}", "image", f"{name}@{value}")
     if pin.engine and signal.source in ENGINE_SOURCES.get(pin.engine, ()):
         if signal.kind == "yanked" and pin.engine_version and _same_version(value, pin.engine_version):
-            return upstream("yanked", f"{pin.engine} {value} was yanked: pin {pin.name} uses it")
+            return upstream("yanked", f"pinned {pin.engine} {value} was yanked")
         if signal.kind != "release" or not pin.engine_version or not newer_version(value, pin.engine_version):
             return None
         words = breaking_notes(signal.body)
         note = f" (notes mention {', '.join(words)})" if words else ""
         return upstream(
             "engine",
-            f"newer engine release {value} for pin {pin.name}{note}",
+            f"newer engine release {value}{note}",
             "engine_version",
             value.lstrip("v") if pin.engine_version[:1] != "v" else value,
         )
@@ -504,7 +503,13 @@ def relate_signals(signals: Sequence[Signal], upstream: Sequence[Upstream]) -> t
     for signal in signals:
         about = reasons.get((signal.source, signal.id))
         if about:
-            reason = "; ".join(item.message for item in about)
+            pins: dict[str, list[str]] = {}
+            for item in about:
+                pins.setdefault(item.message, []).append(item.pin)
+            reason = "; ".join(
+                f"{message} for pin{'s' if len(names) > 1 else ''} {', '.join(names)}"
+                for message, names in pins.items()
+            )
             related.append(replace(signal, subject=about[0].pin, reason=reason))
         elif signal.subject is not None:
             related.append(replace(signal, subject=None, reason=None))  # the pin it concerned moved on

@@ -182,9 +182,10 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
 def test_binding_ids_match_the_list_the_config_checks():
     from console.app import FleetdeckApp
     from console.keys import BINDING_IDS
+    from widgets.pin_pane import PinPane
     from widgets.signal_pane import SignalPane
 
-    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *SignalPane.BINDINGS]}
+    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *PinPane.BINDINGS, *SignalPane.BINDINGS]}
     assert ids == set(BINDING_IDS)
 
 
