@@ -156,7 +156,8 @@ class FleetdeckApp(App[None]):
                 pane.show(snapshot)  # upstream state joins the two
             elif message.pane == "pins" and pane.pane_id == "endpoints":
                 pane.show(snapshot)  # drift markers
-        self.query_one(FleetHeader).show(snapshot, self.modes)
+        for header in self.query(FleetHeader):  # none while the app is shutting down
+            header.show(snapshot, self.modes)
 
     # --- layout ---
 
