@@ -141,6 +141,31 @@ class Signal:
 
 
 @dataclass(frozen=True, slots=True)
+class Upstream:
+    """Something upstream that concerns a pin, from a signal, in words; with the bump it suggests, if any."""
+
+    pin: str
+    kind: str  # "revision", "engine", "license", "gated", "renamed", "gone", "image", "yanked"
+    message: str  # "newer revision 3f2a91c on main"
+    source: str
+    signal_id: str
+    bump_field: str | None = None  # the pin field a bump would move
+    bump_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSourceState:
+    """How one signal source's polling stands: fine, rate-limited, offline or failing."""
+
+    source: str
+    label: str
+    ok: bool = True
+    message: str = ""  # "rate-limited until 14:05", "offline since 03:12", "404: repo gone"
+    last_ok: float | None = None
+    next_poll: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RouteTarget:
     endpoint: str
     weight: int
@@ -177,3 +202,5 @@ class FleetSnapshot:
     signals: tuple[Signal, ...] = ()
     routes: tuple[RouteState, ...] = ()
     status: dict[str, SourceStatus] = field(default_factory=dict)
+    upstream: tuple[Upstream, ...] = ()
+    signal_sources: tuple[SignalSourceState, ...] = ()

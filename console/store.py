@@ -98,6 +98,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_ts ON audit (ts);
     CREATE INDEX audit_pending ON audit (id) WHERE outcome = 'intent';
     """,
+    """
+    CREATE TABLE source_state (
+        source TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -506,6 +513,23 @@ class Store:
                 " ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,"
                 " last_modified = excluded.last_modified, updated_at = excluded.updated_at",
                 (url, etag, last_modified, self.clock()),
+            )
+        )
+
+    # -- what each signal source saw last (to tell a change from the first sight) ------------------
+
+    async def get_source_state(self, source: str) -> dict[str, Any]:
+        """The JSON object a signal source last kept, or {} for one never polled."""
+        rows = await self._read("SELECT state FROM source_state WHERE source = ?", (source,))
+        return dict(json.loads(rows[0][0])) if rows else {}
+
+    async def set_source_state(self, source: str, state: dict[str, Any]) -> None:
+        await self._write(
+            lambda: self._db.execute(
+                "INSERT INTO source_state (source, state, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (source) DO UPDATE SET state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                (source, _json(state), self.clock()),
             )
         )
 

@@ -169,7 +169,7 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
     """With timers running, GPU load changes as the demo clock advances."""
     app = demo_app(frozen_clock, live=True)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.pause(0.3)
+        await settle(pilot)  # the first collection; the scheduler's loops run on after it
         before = [gpu.util for gpu in app.runtime.snapshot.gpus]
         assert len(before) == 8
         frozen_clock.advance(30)
@@ -182,9 +182,10 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
 def test_binding_ids_match_the_list_the_config_checks():
     from console.app import FleetdeckApp
     from console.keys import BINDING_IDS
+    from widgets.pin_pane import PinPane
     from widgets.signal_pane import SignalPane
 
-    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *SignalPane.BINDINGS]}
+    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *PinPane.BINDINGS, *SignalPane.BINDINGS]}
     assert ids == set(BINDING_IDS)
 
 
