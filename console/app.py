@@ -21,6 +21,7 @@ from textual.widgets import Footer
 from console.model import SignalState
 from console.runtime import Runtime
 from console.store import StoreError
+from widgets.endpoint_detail import EndpointDetailScreen
 from widgets.endpoint_pane import EndpointPane
 from widgets.gpu_pane import GpuPane
 from widgets.header import FleetHeader, PaneTabs
@@ -152,6 +153,8 @@ class FleetdeckApp(App[None]):
                 pane.show(snapshot)
             elif message.pane == "pins" and pane.pane_id == "endpoints":
                 pane.show(snapshot)  # drift markers
+        if isinstance(self.screen, EndpointDetailScreen):
+            self.screen.show(snapshot)
         self.query_one(FleetHeader).show(snapshot, self.modes)
 
     # --- layout ---
@@ -229,6 +232,7 @@ class FleetdeckApp(App[None]):
         )
         return [
             ("Everywhere", [*rows(self.BINDINGS), palette, *self.TABLE_KEYS]),
+            ("Endpoints pane", rows(EndpointPane.BINDINGS)),
             ("Signals pane", rows(SignalPane.BINDINGS)),
         ]
 
@@ -243,6 +247,11 @@ class FleetdeckApp(App[None]):
         elif message.action == "mute":
             await self.runtime.mute_source(message.source)
             self.notify(f"Muted {message.source}", timeout=3)
+
+    @on(EndpointPane.DetailRequested)
+    def _endpoint_detail(self, message: EndpointPane.DetailRequested) -> None:
+        screen = EndpointDetailScreen(message.endpoint, self.runtime.snapshot)
+        self.push_screen(screen, callback=lambda _: self._sync_panes())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for index, pane in enumerate(self.panes):

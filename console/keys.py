@@ -12,4 +12,6 @@ BINDING_IDS: dict[str, str] = {
     "app.quit": "quit",
     "signal.acknowledge": "acknowledge the selected signal",
     "signal.mute": "mute the selected signal's source",
+    "endpoint.filter": "filter the endpoints",
+    "endpoint.detail": "open the selected endpoint's detail view",
 }

@@ -86,7 +86,7 @@ async def test_garbage_metrics_are_an_error_not_zeros():
     record, _ = await probe(routes, engine="vllm")
     assert record.health is Health.UP
     assert record.running is None and record.kv_usage is None
-    assert record.missing_metrics == ("metrics (not exported or unreadable)",)
+    assert record.missing_metrics == ("metrics: /metrics not exported or unreadable",)
     assert "metrics: /metrics is not Prometheus text" in [text for _, text in record.errors]
 
 
