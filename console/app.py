@@ -25,7 +25,8 @@ from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
 from widgets.confirm import ConfirmScreen
-from widgets.endpoint_pane import EndpointPane
+from widgets.endpoint_detail import EndpointDetailScreen
+from widgets.endpoint_pane import ROUTE_KEY, EndpointPane
 from widgets.gpu_pane import GpuPane
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
@@ -197,6 +198,8 @@ class FleetdeckApp(App[None]):
                 pane.show(snapshot)  # upstream state joins the two
             elif message.pane == "pins" and pane.pane_id == "endpoints":
                 pane.show(snapshot)  # drift markers
+        if isinstance(self.screen, EndpointDetailScreen):
+            self.screen.show(snapshot)
         for header in self.query(FleetHeader):  # none while the app is shutting down
             header.show(snapshot, self.modes)
 
@@ -275,6 +278,7 @@ class FleetdeckApp(App[None]):
         )
         return [
             ("Everywhere", [*rows(self.BINDINGS), palette, *self.TABLE_KEYS]),
+            ("Endpoints pane", rows(EndpointPane.BINDINGS)),
             ("Pins pane", rows(PinPane.BINDINGS)),
             ("Signals pane", rows(SignalPane.BINDINGS)),
         ]
@@ -377,7 +381,10 @@ class FleetdeckApp(App[None]):
         if actions is None or self.runtime.read_only:
             return
         endpoint = self.query_one(EndpointPane).selected_key
-        route = actions.route_of(endpoint)
+        if endpoint is not None and endpoint.startswith(ROUTE_KEY):  # the route's own row
+            route, endpoint = actions.routes.get(endpoint.removeprefix(ROUTE_KEY)), None
+        else:
+            route = actions.route_of(endpoint)
         if route is None:
             self.notify(
                 f"{endpoint or 'nothing'} is not a target of any route", severity="warning", timeout=4
@@ -417,6 +424,11 @@ class FleetdeckApp(App[None]):
         if outcome.kind is OutcomeKind.STALE:
             # the route changed underneath: plan again from what it is now, never overwrite it
             self._plan(plan.action, plan.route.name, plan.endpoint)
+
+    @on(EndpointPane.DetailRequested)
+    def _endpoint_detail(self, message: EndpointPane.DetailRequested) -> None:
+        screen = EndpointDetailScreen(message.endpoint, self.runtime.snapshot)
+        self.push_screen(screen, callback=lambda _: self._sync_panes())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for index, pane in enumerate(self.panes):

@@ -20,4 +20,6 @@ BINDING_IDS: dict[str, str] = {
     "signal.open": "show the selected signal in full",
     "pin.open": "show the selected pin in full",
     "pin.bump": "bump the selected pin to the version upstream names",
+    "endpoint.filter": "filter the endpoints",
+    "endpoint.detail": "open the selected endpoint's detail view",
 }

@@ -275,10 +275,8 @@ class Runtime:
         await self.store.add_endpoint_checks(records, ts=now)
         if now - self._last_uptime >= UPTIME_EVERY or set(self._uptime) != {r.name for r in records}:
             self._last_uptime = now
-            self._uptime = {
-                r.name: (await self.store.uptime(r.name, 3600.0), await self.store.uptime(r.name, 86400.0))
-                for r in records
-            }
+            hour, day = await self.store.uptime_all(3600.0), await self.store.uptime_all(86400.0)
+            self._uptime = {r.name: (hour.get(r.name), day.get(r.name)) for r in records}
         records = with_uptime(records, self._uptime)
         self._set("endpoints", SourceStatus(PaneState.READY), endpoints=records)
         await self._collect_pins()

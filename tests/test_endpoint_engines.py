@@ -91,14 +91,17 @@ async def test_a_metric_the_engine_does_not_export_is_missing_not_zero():
     )
     _, record, _ = await probe_twice(routes, load, engine="vllm")
     assert record.kv_usage is None
-    assert "vllm:kv_cache_usage_perc" in record.missing_metrics
+    assert record.missing_metrics == ("kv_usage: vllm:kv_cache_usage_perc",)
 
 
 async def test_llamacpp_has_no_kv_metric_and_hashes_its_chat_template():
     load = fx.Load()
     _, record, _ = await probe_twice(fx.llamacpp(load), load)
     assert record.kv_usage is None
-    assert record.missing_metrics == ("llamacpp:kv_cache_usage_ratio",)
+    assert record.missing_metrics == (
+        "kv_usage: llamacpp:kv_cache_usage_ratio",
+        "ttft: not exported by llama.cpp",
+    )
     assert record.chat_template_sha256 == sha256_text(fx.CHAT_TEMPLATE)
     assert dict(record.identity)["/props build_info"] == "b6512-5e0b9c3a"
     assert record.tokens_per_s == pytest.approx(500.0)

@@ -9,7 +9,6 @@ import ssl
 import time
 
 import pytest
-import trustme
 
 from console.model import Health
 from console.sources.endpoints import EndpointCollector, EndpointTarget
@@ -87,7 +86,7 @@ async def test_garbage_metrics_are_an_error_not_zeros():
     record, _ = await probe(routes, engine="vllm")
     assert record.health is Health.UP
     assert record.running is None and record.kv_usage is None
-    assert record.missing_metrics == ("metrics (not exported or unreadable)",)
+    assert record.missing_metrics == ("metrics: /metrics not exported or unreadable",)
     assert "metrics: /metrics is not Prometheus text" in [text for _, text in record.errors]
 
 
@@ -113,6 +112,8 @@ async def test_dns_failure():
 
 @pytest.fixture(scope="module")
 def ca():
+    import trustme  # imported only here: cryptography is heavy to load
+
     return trustme.CA()
 
 
@@ -140,12 +141,21 @@ async def test_tls_untrusted_certificate_then_trusted_with_ca_bundle(ca, tmp_pat
 
 
 async def test_tls_to_a_plain_http_server_is_a_tls_error():
-    async with EngineServer(fx.vllm(fx.Load())) as server:
-        collector = EndpointCollector()
-        url = server.url.replace("http://", "https://")
-        record = await collector.probe_one(EndpointTarget(name="ep", url=url, engine="vllm", timeout=2))
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(plain, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    collector = EndpointCollector()
+    try:
+        target = EndpointTarget(name="ep", url=f"https://127.0.0.1:{port}", engine="vllm", timeout=2)
+        record = await collector.probe_one(target)
+    finally:
         await collector.close()
-    assert record.health is Health.DOWN and record.reason.startswith("TLS error")
+        server.close()
+    assert record.health is Health.DOWN and record.reason == "TLS error: handshake failed"
 
 
 async def test_redirect_to_another_host_is_not_followed():

@@ -145,3 +145,27 @@ targets = {{ chat-a = "a", chat-b = "b" }}
             assert record.health is Health.DEGRADED and record.reason == "queue 9 waiting (limit 4)"
         finally:
             await runtime.close()
+
+
+async def test_uptime_of_every_endpoint_in_one_query(tmp_path):
+    from console.model import EndpointRecord
+    from console.store import Store
+
+    clock = FrozenClock()
+    store = await Store.open(tmp_path / "s.sqlite", retention=7 * 86400.0, clock=clock)
+    try:
+        for health in (Health.UP, Health.DOWN, Health.DEGRADED, Health.DOWN):
+            await store.add_endpoint_checks(
+                [
+                    EndpointRecord("a", "http://a", "vllm", health),
+                    EndpointRecord("b", "http://b", "tgi", Health.UP),
+                ],
+                ts=clock(),
+            )
+            clock.advance(600)
+        assert await store.uptime_all(3600.0) == {"a": 0.5, "b": 1.0}
+        assert await store.uptime_all(3600.0) == {
+            name: await store.uptime(name, 3600.0) for name in ("a", "b")
+        }
+    finally:
+        await store.close()

@@ -41,6 +41,7 @@ IDENTITY_EVERY = 30.0  # seconds between model-list and identity reads while the
 WINDOW = 60.0  # seconds of metrics history behind the windowed figures
 MAX_REDIRECTS = 3
 ERRORS_KEPT = 10
+SHOWN_FIGURES = ("running", "waiting", "kv_usage", "ttft", "output_tokens")  # the pane's columns
 
 
 class ProbeFailure(Exception):
@@ -445,9 +446,9 @@ class EndpointCollector:
         figures: dict[str, Any] = {"missing": []}
         if not state.scrapes or state.scrapes[-1].at != now:
             if engine.metrics is None:
-                figures["missing"] = ["metrics (engine exports none)"]
+                figures["missing"] = [f"metrics: {engine.label} exports none"]
             else:
-                figures["missing"] = ["metrics (not exported or unreadable)"]
+                figures["missing"] = [f"metrics: {engine.metrics} not exported or unreadable"]
             return figures
         new = state.scrapes[-1]
         old = state.scrapes[0] if len(state.scrapes) > 1 else None
@@ -463,7 +464,10 @@ class EndpointCollector:
             name = pick_name(engine, figure, present, version)
             if name is None:
                 if figure in engine.names:
-                    figures["missing"].append(" or ".join(expected_names(engine, figure, version)))
+                    names = " or ".join(expected_names(engine, figure, version))
+                    figures["missing"].append(f"{figure}: {names}")
+                elif figure in SHOWN_FIGURES:
+                    figures["missing"].append(f"{figure}: not exported by {engine.label}")
                 continue
             if figure in ("running", "waiting", "kv_usage"):
                 figures[figure] = value(new, name)
