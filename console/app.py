@@ -22,15 +22,20 @@ from console.actions import Action, Outcome, OutcomeKind, Plan
 from console.control import ControlError
 from console.guard import Breach
 from console.model import SignalState
+from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
 from widgets.confirm import ConfirmScreen
-from widgets.endpoint_pane import EndpointPane
+from widgets.endpoint_detail import EndpointDetailScreen
+from widgets.endpoint_pane import ROUTE_KEY, EndpointPane
 from widgets.gpu_pane import GpuPane
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
 from widgets.pane import Pane
+from widgets.pin_bump import PinBumpScreen
+from widgets.pin_detail import PinDetailScreen
 from widgets.pin_pane import PinPane
+from widgets.signal_detail import SignalDetailScreen
 from widgets.signal_pane import SignalPane
 
 # below either size the panes are shown one at a time, with a tab line naming them all
@@ -140,7 +145,7 @@ class FleetdeckApp(App[None]):
         self.panes: list[Pane] = [
             GpuPane(),
             EndpointPane(),
-            PinPane(),
+            PinPane(read_only=self.runtime.read_only),
             SignalPane(runtime.clock),
         ]
         runtime.listeners.append(self._runtime_changed)
@@ -164,6 +169,8 @@ class FleetdeckApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.runtime.config.console.theme:
+            self.theme = self.runtime.config.console.theme
         if self.runtime.config.keys:
             self.set_keymap(dict(self.runtime.config.keys))
         self.query_one(FleetHeader).show(self.runtime.snapshot, self.modes)
@@ -202,11 +209,14 @@ class FleetdeckApp(App[None]):
     def _pane_changed(self, message: PaneChanged) -> None:
         snapshot = self.runtime.snapshot
         for pane in self.panes:
-            if pane.pane_id == message.pane or (message.pane == "signals" and pane.pane_id == "pins"):
-                pane.show(snapshot)
+            if pane.pane_id == message.pane or {message.pane, pane.pane_id} == {"signals", "pins"}:
+                pane.show(snapshot)  # upstream state joins the two
             elif message.pane == "pins" and pane.pane_id == "endpoints":
                 pane.show(snapshot)  # drift markers
-        self.query_one(FleetHeader).show(snapshot, self.modes)
+        if isinstance(self.screen, EndpointDetailScreen):
+            self.screen.show(snapshot)
+        for header in self.query(FleetHeader):  # none while the app is shutting down
+            header.show(snapshot, self.modes)
 
     # --- layout ---
 
@@ -283,6 +293,8 @@ class FleetdeckApp(App[None]):
         )
         return [
             ("Everywhere", [*rows(self.BINDINGS), palette, *self.TABLE_KEYS]),
+            ("Endpoints pane", rows(EndpointPane.BINDINGS)),
+            ("Pins pane", rows(PinPane.BINDINGS)),
             ("Signals pane", rows(SignalPane.BINDINGS)),
         ]
 
@@ -297,6 +309,75 @@ class FleetdeckApp(App[None]):
         elif message.action == "mute":
             await self.runtime.mute_source(message.source)
             self.notify(f"Muted {message.source}", timeout=3)
+        elif message.action == "open":
+            signal = next(
+                (
+                    s
+                    for s in self.runtime.snapshot.signals
+                    if (s.source, s.id) == (message.source, message.signal_id)
+                ),
+                None,
+            )
+            if signal is not None:
+                self.push_screen(SignalDetailScreen(signal), callback=self._signal_detail_closed(signal))
+
+    def _signal_detail_closed(self, signal):
+        async def closed(result: str | None) -> None:
+            if result == "acknowledge":
+                await self.runtime.set_signal_state(signal.source, signal.id, SignalState.ACKNOWLEDGED)
+            self._sync_panes()
+
+        return closed
+
+    @on(PinPane.Requested)
+    def _pin_requested(self, message: PinPane.Requested) -> None:
+        if message.action == "open":
+            self._open_pin(message.pin)
+        elif message.action == "bump":
+            self._plan_bump(message.pin)
+
+    def _open_pin(self, name: str) -> None:
+        snapshot = self.runtime.snapshot
+        pin = next((p for p in snapshot.pins if p.name == name), None)
+        if pin is None:
+            return
+        drifts = [d for d in snapshot.drifts if d.pin == name]
+        upstream = [u for u in snapshot.upstream if u.pin == name]
+
+        def closed(result: str | None) -> None:
+            self._sync_panes()
+            if result == "bump":
+                self._plan_bump(name)
+
+        self.push_screen(PinDetailScreen(pin, drifts, upstream, self.runtime.read_only), callback=closed)
+
+    def _plan_bump(self, name: str) -> None:
+        """Show the plan of moving the pin to what upstream names; nothing is written before y."""
+        if self.runtime.read_only:
+            self.notify("Read-only: pin bumps are off", severity="warning")
+            return
+        snapshot = self.runtime.snapshot
+        candidate = bump_candidate(snapshot.upstream, name)
+        if candidate is None or candidate.bump_field is None or candidate.bump_to is None:
+            self.notify(f"Nothing upstream to bump {name} to", severity="warning", timeout=4)
+            return
+        try:
+            bump = plan_bump(snapshot.pins, name, candidate.bump_to, candidate.bump_field, candidate.message)
+        except PinsError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+
+        async def confirmed(yes: bool | None) -> None:
+            self._sync_panes()
+            if yes:
+                try:
+                    await self.runtime.bump_pin(bump)
+                except PinsError as exc:
+                    self.notify(str(exc), title="Pin bump failed", severity="error", timeout=10, markup=False)
+                else:
+                    self.notify(f"Bumped {bump.message}", title="Pin bumped", timeout=6, markup=False)
+
+        self.push_screen(PinBumpScreen(bump, self.runtime.pins_path), callback=confirmed)
 
     # --- route actions: plan -> confirm -> execute ---
 
@@ -315,7 +396,10 @@ class FleetdeckApp(App[None]):
         if actions is None or self.runtime.read_only:
             return
         endpoint = self.query_one(EndpointPane).selected_key
-        route = actions.route_of(endpoint)
+        if endpoint is not None and endpoint.startswith(ROUTE_KEY):  # the route's own row
+            route, endpoint = actions.routes.get(endpoint.removeprefix(ROUTE_KEY)), None
+        else:
+            route = actions.route_of(endpoint)
         if route is None:
             self.notify(
                 f"{endpoint or 'nothing'} is not a target of any route", severity="warning", timeout=4
@@ -323,7 +407,7 @@ class FleetdeckApp(App[None]):
             return
         self._plan(Action(action), route.name, endpoint)
 
-    @work(exclusive=True, group="action", exit_on_error=False)
+    @work(exclusive=True, group="action-plan", exit_on_error=False)
     async def _plan(
         self, action: Action, route_name: str, endpoint: str | None, one_key: bool = False
     ) -> None:
@@ -344,7 +428,7 @@ class FleetdeckApp(App[None]):
         if confirmed:
             self._execute(plan)
 
-    @work(exclusive=True, group="action", exit_on_error=False)
+    @work(exclusive=True, group="action-apply", exit_on_error=False)
     async def _execute(self, plan: Plan) -> None:
         outcome = await self.runtime.act(plan)
         self.last_outcome = outcome
@@ -374,6 +458,11 @@ class FleetdeckApp(App[None]):
         if not self.runtime.read_only and not isinstance(self.screen, ConfirmScreen):
             self._plan(Action.ROLLBACK, breach.watch.route, None, one_key=True)
 
+    @on(EndpointPane.DetailRequested)
+    def _endpoint_detail(self, message: EndpointPane.DetailRequested) -> None:
+        screen = EndpointDetailScreen(message.endpoint, self.runtime.snapshot)
+        self.push_screen(screen, callback=lambda _: self._sync_panes())
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for index, pane in enumerate(self.panes):
             yield SystemCommand(
@@ -400,5 +489,11 @@ class FleetdeckApp(App[None]):
                     tooltip.removeprefix("Endpoints: "),
                     lambda a=action.value: self.action_act(a),
                 )
+        pins = self.panes[2]
+        assert isinstance(pins, PinPane)
+        yield SystemCommand("Pin details", "Show the selected pin in full (Enter)", pins.action_open)
+        if not self.runtime.read_only:
+            yield SystemCommand("Bump pin", "Plan a bump of the selected pin (b)", pins.action_bump)
+        yield SystemCommand("Signal details", "Show the selected signal in full (Enter)", signals.action_open)
         yield SystemCommand("Help", "Show every key binding (?)", self.action_help)
         yield from super().get_system_commands(screen)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from console import locations
 from console.config import Config, ConfigError, default_config, discover_config, load_config
+
+# --color -> the colour system Textual is told to use; read when Textual is imported
+COLOR_SYSTEMS = {"auto": None, "truecolor": "truecolor", "256": "256", "16": "standard", "none": None}
+
+
+def _apply_color(choice: str, env: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Set the colour system before Textual is imported; TERM and COLORTERM are never touched."""
+    system = COLOR_SYSTEMS[choice]
+    if system is not None:
+        env["TEXTUAL_COLOR_SYSTEM"] = system
+    if choice == "none":
+        env["NO_COLOR"] = "1"
 
 
 def _version() -> str:
@@ -36,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--read-only", action="store_true", default=argparse.SUPPRESS, help="no actions: watch only"
+    )
+    common.add_argument(
+        "--color",
+        choices=sorted(COLOR_SYSTEMS),
+        default=argparse.SUPPRESS,
+        help="colours to use (default: auto, from the terminal; NO_COLOR is honoured)",
     )
     parser = argparse.ArgumentParser(
         prog="fleetdeck",
@@ -122,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(str(exc).splitlines())
 
+    _apply_color(getattr(args, "color", None) or config.console.color)
     from console.runtime import Mode, Runtime
 
     db = getattr(args, "db", None)
@@ -140,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     from console.app import FleetdeckApp
 
     app = FleetdeckApp(runtime)
+    if config.console.theme and config.console.theme not in app.available_themes:
+        known = ", ".join(sorted(app.available_themes))
+        return _fail(
+            f"{config.source_path}: console.theme: unknown theme {config.console.theme!r} (known: {known})"
+        )
     app.run()
     return app.return_code or 0
 

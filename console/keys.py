@@ -17,4 +17,9 @@ BINDING_IDS: dict[str, str] = {
     "route.shift_away": "shift one step of traffic away from the selected target",
     "route.drain": "drain the selected target",
     "route.undo": "undo the last action on the selected route",
+    "signal.open": "show the selected signal in full",
+    "pin.open": "show the selected pin in full",
+    "pin.bump": "bump the selected pin to the version upstream names",
+    "endpoint.filter": "filter the endpoints",
+    "endpoint.detail": "open the selected endpoint's detail view",
 }

@@ -1,14 +1,25 @@
-"""The lock file (`fleet.lock`) and drift between what endpoints serve and what is pinned: pure functions."""
+"""The lock file (`fleet.lock`), drift between what endpoints serve and what is pinned, upstream state of
+each pin from the signals, and pin bumps. All pure functions but the lock file's load and atomic save."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import getpass
+import os
 import re
+import stat
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from console.model import Drift, EndpointRecord, Pin
+import tomlkit
+import tomlkit.items
+
+from console.model import Drift, EndpointRecord, Pin, Signal, SignalState, Upstream
+from console.store import Store
 
 _PIN_FIELDS = (
     "model",
@@ -87,6 +98,59 @@ def _same_revision(served: str, pinned: str) -> bool:
     return served == pinned or (len(served) >= 7 and pinned.startswith(served))
 
 
+def _same_version(served: str, pinned: str) -> bool:
+    return served.lstrip("v") == pinned.lstrip("v")
+
+
+def _same_digest(served: str, pinned: str) -> bool:
+    return served.split("@")[-1] == pinned.split("@")[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class DriftCheck:
+    """One field compared between what an endpoint serves and its pin; None on either side means unknown."""
+
+    field: str  # in words, as the drift message says it
+    served: Callable[[EndpointRecord], str | None]
+    pinned: Callable[[Pin], str | None]
+    same: Callable[[str, str], bool] = lambda served, pinned: served == pinned
+    shown: Callable[[str], str] = str
+
+
+def _served(name: str) -> Callable[[EndpointRecord], str | None]:
+    """An endpoint field read by name, so checks can name identity fields newer endpoint records add."""
+    return lambda endpoint: getattr(endpoint, name, None) or None
+
+
+# Adding a served identity field to EndpointRecord and a line here is all drift needs.
+DRIFT_CHECKS: tuple[DriftCheck, ...] = (
+    DriftCheck("revision", _served("served_revision"), lambda p: p.revision, _same_revision, short),
+    DriftCheck(
+        "tokenizer revision",
+        _served("served_tokenizer_revision"),
+        lambda p: p.tokenizer_revision,
+        _same_revision,
+        short,
+    ),
+    DriftCheck("engine version", _served("engine_version"), lambda p: p.engine_version, _same_version),
+    DriftCheck("image", _served("served_image"), lambda p: p.image, _same_digest, short),
+    DriftCheck(
+        "chat template",
+        _served("chat_template_sha256"),
+        lambda p: p.chat_template_sha256,
+        _same_revision,
+        short,
+    ),
+    DriftCheck(
+        "generation config",
+        _served("generation_config_sha256"),
+        lambda p: p.generation_config_sha256,
+        _same_revision,
+        short,
+    ),
+)
+
+
 def compute_drift(pins: Iterable[Pin], endpoints: Iterable[EndpointRecord]) -> tuple[Drift, ...]:
     """Every field in which an endpoint with a pin serves something other than the pin."""
     by_name = {pin.name: pin for pin in pins}
@@ -94,24 +158,420 @@ def compute_drift(pins: Iterable[Pin], endpoints: Iterable[EndpointRecord]) -> t
     for endpoint in endpoints:
         pin = by_name.get(endpoint.pin or "")
         if pin is None or not endpoint.served_models:
-            continue
+            continue  # down, or nothing known about what it serves
         expected = endpoint.pinned_model or pin.model
         if expected not in endpoint.served_models:
             drifts.append(
                 Drift(pin.name, endpoint.name, "model", ", ".join(endpoint.served_models), expected)
             )
-        if endpoint.served_revision and not _same_revision(endpoint.served_revision, pin.revision):
-            drifts.append(
-                Drift(
-                    pin.name, endpoint.name, "revision", short(endpoint.served_revision), short(pin.revision)
+        for check in DRIFT_CHECKS:
+            served, pinned = check.served(endpoint), check.pinned(pin)
+            if served and pinned and not check.same(served, pinned):
+                drifts.append(
+                    Drift(pin.name, endpoint.name, check.field, check.shown(served), check.shown(pinned))
                 )
-            )
-        if (
-            endpoint.engine_version
-            and pin.engine_version
-            and endpoint.engine_version.lstrip("v") != pin.engine_version.lstrip("v")
-        ):
-            drifts.append(
-                Drift(pin.name, endpoint.name, "engine version", endpoint.engine_version, pin.engine_version)
-            )
     return tuple(drifts)
+
+
+# --- writing the lock file -----------------------------------------------------------------------
+
+KEEP_PREVIOUS = 10  # last-known-good entries kept per pin
+LOCK_HEADER = (
+    "# fleet.lock: what each deployment is pinned to. Written by fleetdeck (pin bumps) and by people;\n"
+    "# comments and order are kept.\n"
+)
+
+
+def _fields(pin: Pin) -> dict[str, str]:
+    return {key: value for key in _PIN_FIELDS if (value := getattr(pin, key)) is not None}
+
+
+def _new_table(fields: dict[str, str]) -> tomlkit.items.Table:
+    table = tomlkit.table()
+    for key, value in fields.items():
+        table[key] = value
+    table.add(tomlkit.nl())
+    return table
+
+
+def _previous(pin: Pin) -> tomlkit.items.AoT:
+    tables = tomlkit.aot()
+    for old in pin.previous:
+        tables.append(_new_table(_fields(old)))
+    return tables
+
+
+def _update_table(table: Any, pin: Pin) -> None:
+    """Change only what differs, so the comments and order of a hand-written entry stay."""
+    wanted = {"name": pin.name, **_fields(pin)}
+    for key in ["name", *_PIN_FIELDS]:
+        if key in wanted and table.get(key) != wanted[key]:
+            table[key] = wanted[key]
+        elif key not in wanted and key in table:
+            del table[key]
+    old_previous = [_fields(p) for p in _pin_from(table.unwrap(), "pins", pin.name).previous]
+    if old_previous != [_fields(p) for p in pin.previous]:
+        if "previous" in table:
+            del table["previous"]
+        if pin.previous:
+            table["previous"] = _previous(pin)
+
+
+def render_pins(pins: Sequence[Pin], existing: str | None = None) -> str:
+    """The lock file's text for `pins`, editing `existing` in place when given (comments and order kept)."""
+    document = tomlkit.parse(existing) if existing else tomlkit.document()
+    if not existing:
+        document.add(tomlkit.comment(LOCK_HEADER.splitlines()[0][2:]))
+        document.add(tomlkit.comment(LOCK_HEADER.splitlines()[1][2:]))
+        document.add(tomlkit.nl())
+    tables = document.get("pins")
+    if tables is None:
+        tables = tomlkit.aot()
+        document["pins"] = tables
+    wanted = {pin.name: pin for pin in pins}
+    for index in reversed(range(len(tables))):
+        if tables[index].get("name") not in wanted:
+            del tables[index]
+    present = {table.get("name") for table in tables}
+    for table in tables:
+        _update_table(table, wanted[table["name"]])
+    for pin in pins:
+        if pin.name not in present:
+            table = _new_table({"name": pin.name, **_fields(pin)})
+            if pin.previous:
+                table["previous"] = _previous(pin)
+            tables.append(table)
+    return tomlkit.dumps(document)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a reader, or a crash at any moment, sees the old or the new file.
+
+    The text goes to a temporary file in the same directory, is fsynced, and is renamed over the file;
+    the directory is fsynced so the rename itself survives a power cut.
+    """
+    path = path.absolute()
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = text.encode("utf-8")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise PinsError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened for fsync
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def save_pins(path: Path, pins: Sequence[Pin]) -> None:
+    """Write the lock file atomically, keeping the comments and order of the file already there."""
+    try:
+        existing = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise PinsError(f"{path}: cannot read: {exc.strerror}") from None
+    write_atomic(path, render_pins(pins, existing))
+
+
+# --- bumping a pin -------------------------------------------------------------------------------
+
+BUMP_FIELDS = {"revision": "revision", "engine_version": "engine version", "image": "image"}
+
+
+@dataclass(frozen=True, slots=True)
+class PinBump:
+    """A plan to move one field of one pin; the old entry goes to the front of `previous`."""
+
+    pin: str
+    field: str
+    before: str | None
+    after: str
+    reason: str = ""
+
+    @property
+    def message(self) -> str:
+        before = short(self.before) if self.before else "unset"
+        return f"{self.pin}: {BUMP_FIELDS[self.field]} {before} -> {short(self.after)}"
+
+    def journal(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(before, after) as the audit journal keeps them."""
+        return {"pin": self.pin, self.field: self.before}, {"pin": self.pin, self.field: self.after}
+
+
+def plan_bump(
+    pins: Sequence[Pin], name: str, after: str, field: str = "revision", reason: str = ""
+) -> PinBump:
+    """The plan to move pin `name`'s `field` to `after`; PinsError when there is nothing to do."""
+    if field not in BUMP_FIELDS:
+        raise PinsError(f"cannot bump {field!r}: one of {', '.join(BUMP_FIELDS)}")
+    pin = next((p for p in pins if p.name == name), None)
+    if pin is None:
+        known = ", ".join(p.name for p in pins) or "none"
+        raise PinsError(f"no pin named {name!r} (pins: {known})")
+    after = after.strip()
+    if not after:
+        raise PinsError(f"pin {name}: the new {BUMP_FIELDS[field]} is empty")
+    before = getattr(pin, field)
+    if before == after:
+        raise PinsError(f"pin {name} is already at {BUMP_FIELDS[field]} {short(after)}")
+    return PinBump(pin=name, field=field, before=before, after=after, reason=reason)
+
+
+def apply_bump(pin: Pin, bump: PinBump, keep: int = KEEP_PREVIOUS) -> Pin:
+    """The pin after the bump; the pin as it was becomes the newest `previous` entry."""
+    changes: dict[str, Any] = {bump.field: bump.after}
+    if bump.field == "revision" and pin.tokenizer_revision == pin.revision:
+        changes["tokenizer_revision"] = bump.after  # the tokenizer comes from the same repo revision
+    old = replace(pin, previous=())
+    return replace(pin, **changes, previous=(old, *pin.previous)[:keep])
+
+
+def bump_lock(path: Path, bump: PinBump) -> Pin:
+    """Apply a planned bump to the lock file; refuses when the pin changed since the plan was made."""
+    pins = load_pins(path)
+    pin = next((p for p in pins if p.name == bump.pin), None)
+    if pin is None:
+        raise PinsError(f"{path}: pin {bump.pin!r} is no longer in the lock file")
+    if getattr(pin, bump.field) != bump.before:
+        now = getattr(pin, bump.field)
+        raise PinsError(
+            f"{path}: pin {bump.pin} changed since the plan: {BUMP_FIELDS[bump.field]} is now "
+            f"{short(now) if now else 'unset'}; nothing written"
+        )
+    bumped = apply_bump(pin, bump)
+    save_pins(path, [bumped if p.name == pin.name else p for p in pins])
+    return bumped
+
+
+# --- upstream state of each pin, from the signals --------------------------------------------------
+
+# where each engine's releases are announced, as signal sources name them
+ENGINE_SOURCES: dict[str, tuple[str, ...]] = {
+    "vllm": ("github:vllm-project/vllm", "pypi:vllm"),
+    "sglang": ("github:sgl-project/sglang", "pypi:sglang"),
+    "llamacpp": ("github:ggml-org/llama.cpp",),
+    "ollama": ("github:ollama/ollama",),
+    "tgi": ("github:huggingface/text-generation-inference",),
+    "triton": ("github:triton-inference-server/server",),
+}
+# words in release notes that mean something a deployment uses may stop working
+BREAKING_WORDS = re.compile(r"\b(breaking|deprecat\w*|remov\w*|renam\w*|drop(?:s|ped)? support)\b", re.I)
+_MODEL_SOURCES = ("huggingface", "modelscope")
+
+
+def _version_key(value: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", value))
+
+
+def newer_version(candidate: str, pinned: str) -> bool:
+    """Whether release `candidate` is later than `pinned` (v0.33.0 > 0.32.0, b6601 > b6512)."""
+    new, old = _version_key(candidate), _version_key(pinned)
+    return bool(new and old) and new > old
+
+
+def _split_source(source: str) -> tuple[str, str]:
+    kind, _, target = source.partition(":")
+    return kind, target
+
+
+def _value(signal_id: str) -> str:
+    return signal_id.partition(":")[2]
+
+
+def _image_name(image: str) -> str:
+    """vllm/vllm-openai@sha256:... or vllm/vllm-openai:0.32 -> vllm/vllm-openai."""
+    name = image.split("@", 1)[0]
+    head, _, tail = name.rpartition(":")
+    return head if head and "/" not in tail else name
+
+
+def _newest_first(signals: Iterable[Signal]) -> list[Signal]:
+    return sorted(signals, key=lambda s: -(s.published_at or s.first_seen))
+
+
+def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Upstream | None:
+    """What `signal` means for `pin`, or None when it does not concern it."""
+    kind, target = _split_source(signal.source)
+    repo, _, branch = target.partition("@")
+    value = _value(signal.id)
+    on_model = kind in _MODEL_SOURCES and repo.lower() == pin.model.lower()
+
+    def upstream(what: str, message: str, field: str | None = None, to: str | None = None) -> Upstream:
+        return Upstream(pin.name, what, message, signal.source, signal.id, field, to)
+
+    if on_model and signal.kind == "revision":
+        if latest_revision.get(signal.source) != signal.id or _same_revision(value, pin.revision):
+            return None
+        return upstream(
+            "revision",
+            f"newer revision {short(value)} on {branch or 'main'}",
+            "revision",
+            value,
+        )
+    if on_model and signal.kind == "license":
+        new = value.rpartition("->")[2]
+        if pin.license and new.lower() == pin.license.lower():
+            return None
+        return upstream("license", f"licence now {new}, pinned {pin.license or 'unset'}")
+    if on_model and signal.kind == "gated":
+        return upstream("gated", f"gating changed: {value}")
+    if on_model and signal.kind == "renamed":
+        return upstream("renamed", f"repo renamed to {value}")
+    if on_model and signal.kind == "gone":
+        return upstream("gone", f"repo {repo} is gone upstream")
+    if signal.kind == "digest" and kind == "oci" and pin.image:
+        name, _, tag = target.rpartition(":")
+        if _image_name(pin.image) != name or _same_digest(value, pin.image):
+            return None
+        return upstream("image", f"image tag {tag} now {short(value)}", "image", f"{name}@{value}")
+    if pin.engine and signal.source in ENGINE_SOURCES.get(pin.engine, ()):
+        if signal.kind == "yanked" and pin.engine_version and _same_version(value, pin.engine_version):
+            return upstream("yanked", f"pinned {pin.engine} {value} was yanked")
+        if signal.kind != "release" or not pin.engine_version or not newer_version(value, pin.engine_version):
+            return None
+        words = breaking_notes(signal.body)
+        note = f" (notes mention {', '.join(words)})" if words else ""
+        return upstream(
+            "engine",
+            f"newer engine release {value}{note}",
+            "engine_version",
+            value.lstrip("v") if pin.engine_version[:1] != "v" else value,
+        )
+    return None
+
+
+def breaking_notes(body: str) -> list[str]:
+    """What a release note says may break, in words: breaking change, deprecation, removal, rename."""
+    found = []
+    for word in BREAKING_WORDS.findall(body):
+        word = word.lower()
+        for prefix, name in (
+            ("break", "breaking change"),
+            ("deprecat", "deprecation"),
+            ("remov", "removal"),
+            ("renam", "rename"),
+            ("drop", "dropped support"),
+        ):
+            if word.startswith(prefix) and name not in found:
+                found.append(name)
+    return found
+
+
+def upstream_state(pins: Sequence[Pin], signals: Sequence[Signal]) -> tuple[Upstream, ...]:
+    """What upstream says about each pin: newer revision on its branch, newer engine release (and whether
+    its notes mention breaking changes), licence or gating changed, repo renamed or gone, image tag moved.
+
+    Muted signals count for nothing; only the newest revision signal of each source counts.
+    """
+    live = [s for s in _newest_first(signals) if s.state is not SignalState.MUTED]
+    latest_revision: dict[str, str] = {}
+    for signal in live:
+        if signal.kind == "revision":
+            latest_revision.setdefault(signal.source, signal.id)
+    found: list[Upstream] = []
+    for pin in pins:
+        for signal in live:
+            about = _about_pin(pin, signal, latest_revision)
+            if about is not None:
+                found.append(about)
+    return tuple(found)
+
+
+def relate_signals(signals: Sequence[Signal], upstream: Sequence[Upstream]) -> tuple[Signal, ...]:
+    """The signals with the pin they concern and why, those about a pin first, each group newest first."""
+    reasons: dict[tuple[str, str], list[Upstream]] = {}
+    for item in upstream:
+        reasons.setdefault((item.source, item.signal_id), []).append(item)
+    related = []
+    for signal in signals:
+        about = reasons.get((signal.source, signal.id))
+        if about:
+            pins: dict[str, list[str]] = {}
+            for item in about:
+                pins.setdefault(item.message, []).append(item.pin)
+            reason = "; ".join(
+                f"{message} for pin{'s' if len(names) > 1 else ''} {', '.join(names)}"
+                for message, names in pins.items()
+            )
+            related.append(replace(signal, subject=about[0].pin, reason=reason))
+        elif signal.subject is not None:
+            related.append(replace(signal, subject=None, reason=None))  # the pin it concerned moved on
+        else:
+            related.append(signal)
+    return tuple(sorted(related, key=lambda s: (s.subject is None, -(s.published_at or s.first_seen))))
+
+
+def bump_candidate(upstream: Sequence[Upstream], pin: str) -> Upstream | None:
+    """The first upstream item of `pin` that names a version to move to (revision first)."""
+    order = {"revision": 0, "engine_version": 1, "image": 2}
+    movable = [u for u in upstream if u.pin == pin and u.bump_field and u.bump_to]
+    return min(movable, key=lambda u: order.get(u.bump_field or "", 9), default=None)
+
+
+# --- carrying out a bump: journal, write, journal --------------------------------------------------
+
+
+def current_operator(env: Mapping[str, str] = os.environ) -> tuple[str, str | None]:
+    """(user, ssh client address) of whoever runs this process, for the audit journal."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    ssh = env.get("SSH_CLIENT", "").split()
+    return user, ssh[0] if ssh else None
+
+
+def may_act(operator: str, operators: Sequence[str]) -> bool:
+    """Whether `operator` may bump pins: anyone when the config names no operators."""
+    return not operators or operator in operators
+
+
+async def execute_bump(
+    store: Store, path: Path, bump: PinBump, operator: str, ssh_client: str | None = None
+) -> Pin:
+    """Journal the intent, write the lock file, journal the outcome; a PinsError says what state it left."""
+    before, after = bump.journal()
+    entry = await store.journal_intent(
+        operator=operator,
+        ssh_client=ssh_client,
+        route=f"pin:{bump.pin}",
+        backend=f"lockfile:{path}",
+        action="pin.bump",
+        before=before,
+        after=after,
+    )
+    try:
+        bumped = await asyncio.to_thread(bump_lock, path, bump)
+    except PinsError as exc:
+        await store.journal_outcome(entry, "failed", str(exc))
+        raise PinsError(f"bump of {bump.pin} failed, lock file unchanged: {exc}") from None
+    except BaseException as exc:
+        await store.journal_outcome(entry, "unknown", f"{type(exc).__name__}: {exc}")
+        raise
+    try:
+        check = next(p for p in await asyncio.to_thread(load_pins, path) if p.name == bump.pin)
+    except (PinsError, StopIteration) as exc:
+        await store.journal_outcome(entry, "unknown", f"written, but reading it back failed: {exc}")
+        raise PinsError(f"{path}: bump of {bump.pin} written, but reading it back failed: {exc}") from None
+    if getattr(check, bump.field) != bump.after:
+        await store.journal_outcome(entry, "failed", "read back a different value")
+        raise PinsError(f"{path}: bump of {bump.pin} written, but the file reads back a different value")
+    await store.journal_outcome(entry, "ok", f"{bump.message}; previous kept in {path.name}")
+    return bumped

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,16 +21,32 @@ from console.control.demo import DemoBackend
 from console.demo import DemoFleet
 from console.demo.fake_nvml import FakeNvml
 from console.guard import Breach, Guards
-from console.model import FleetSnapshot, PaneState, SignalState, SourceStatus
-from console.pins import PinsError, compute_drift, load_pins
+from console.http import PoliteClient, clock_time
+from console.model import FleetSnapshot, PaneState, Pin, Signal, SignalState, SourceStatus
+from console.pins import (
+    PinBump,
+    PinsError,
+    compute_drift,
+    current_operator,
+    execute_bump,
+    load_pins,
+    may_act,
+    relate_signals,
+    save_pins,
+    upstream_state,
+)
 from console.scheduler import Scheduler
-from console.sources.endpoints import LOCAL_PORTS, EndpointTarget, probe_all
+from console.sources.endpoints import LOCAL_PORTS, EndpointCollector, EndpointTarget, with_uptime
 from console.sources.gpu_nvml import NvmlCollector
+from console.sources.signals import SignalPoller
+from console.sources.signals.configured import build_sources
 from console.store import Store
 
 PANES = ("gpus", "endpoints", "pins", "signals")
 PRUNE_EVERY = 3600.0
 GPU_SAMPLE_EVERY = 5.0  # history keeps one GPU sample per 5 s, whatever the refresh
+UPTIME_EVERY = 60.0  # uptime over 1 h and 24 h moves slowly: read it from the store once a minute
+SIGNAL_TICK = 30.0  # how often the poller looks for sources that are due; each has its own interval
 
 
 class Mode(StrEnum):
@@ -70,11 +87,17 @@ class Runtime:
         )
         self._last_prune = 0.0
         self._last_gpu_sample = 0.0
+        self.endpoint_collector = EndpointCollector(clock=clock)
+        self._uptime: dict[str, tuple[float | None, float | None]] = {}
+        self._last_uptime = -UPTIME_EVERY
         self.actions: Actions | None = None
         self.route_errors: dict[str, str] = {}
         self.reconciled: list[str] = []
         self.guards = Guards()
         self.breach_listeners: list[Callable[[Breach, Outcome | None], None]] = []
+        self.pins_path = config.pins_path
+        self.poller: SignalPoller | None = None
+        self._signals: tuple[Signal, ...] = ()  # as stored, before they are related to the pins
 
     # --- lifecycle ---
 
@@ -88,11 +111,20 @@ class Runtime:
         self._client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=64), timeout=httpx.Timeout(5.0), follow_redirects=False
         )
+        if self.fleet is not None and self._tempdir is not None:
+            # the demo's pins live in a real lock file, so bumps work on them as on a real one
+            self.pins_path = Path(self._tempdir.name) / "fleet.lock"
+            await asyncio.to_thread(save_pins, self.pins_path, self.fleet.pins())
+        elif self.fleet is None and self.config.signals:
+            sources = build_sources(self.config.signals, self.config.console.refresh.signals, os.environ)
+            self.poller = SignalPoller(
+                sources, PoliteClient(self._client, self.store, self.clock), self.store, self.clock
+            )
         refresh = self.config.console.refresh
         self.scheduler.add("gpus", refresh.gpu, self._collect_gpus, self._failed("gpus"))
         self.scheduler.add("endpoints", refresh.endpoints, self._collect_endpoints, self._failed("endpoints"))
         self.scheduler.add("pins", refresh.endpoints, self._collect_pins, self._failed("pins"))
-        signals_every = 5.0 if self.mode is Mode.DEMO else refresh.signals
+        signals_every = 5.0 if self.mode is Mode.DEMO else min(SIGNAL_TICK, refresh.signals)
         self.scheduler.add("signals", signals_every, self._collect_signals, self._failed("signals"))
         self.actions = Actions(
             self._routes(),
@@ -132,6 +164,7 @@ class Runtime:
             await asyncio.to_thread(self.nvml.close)
         if self._client is not None:
             await self._client.aclose()
+        await self.endpoint_collector.close()
         if self.store is not None:
             await self.store.close()
         if self._tempdir is not None:
@@ -176,6 +209,7 @@ class Runtime:
         self._set("gpus", SourceStatus(PaneState.READY), gpus=records)
 
     def _endpoint_targets(self) -> list[EndpointTarget]:
+        routes = {target: route.name for route in self.config.routes for target in route.targets}
         targets = [
             EndpointTarget(
                 name=e.name,
@@ -185,6 +219,14 @@ class Runtime:
                 model=e.model,
                 token=resolve_secret(e.token_env),
                 timeout=e.timeout,
+                metrics_url=str(e.metrics_url) if e.metrics_url else None,
+                verify_tls=e.verify_tls,
+                ca_bundle=str(e.ca_bundle) if e.ca_bundle else None,
+                thresholds=e.thresholds,
+                consecutive=e.consecutive,
+                canary_every=e.canary.every if e.canary.enabled else None,
+                canary_tokens=e.canary.max_tokens,
+                route=routes.get(e.name),
             )
             for e in self.config.endpoints
         ]
@@ -215,8 +257,10 @@ class Runtime:
                     endpoints=(),
                 )
                 return
-            assert self._client is not None
-            records = await probe_all(self._client, targets)
+            # a probe still running after most of the interval is shown on a later tick, so a hanging
+            # server holds up no other endpoint
+            settle = max(1.0, self.config.console.refresh.endpoints * 0.8)
+            records = await self.endpoint_collector.collect(targets, settle=settle)
             if not records:
                 ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)
                 self._set(
@@ -230,44 +274,80 @@ class Runtime:
                 return
         records = with_routes(records, self.snapshot.routes)
         assert self.store is not None
-        await self.store.add_endpoint_checks(records, ts=self.clock())
+        now = self.clock()
+        await self.store.add_endpoint_checks(records, ts=now)
+        if now - self._last_uptime >= UPTIME_EVERY or set(self._uptime) != {r.name for r in records}:
+            self._last_uptime = now
+            hour, day = await self.store.uptime_all(3600.0), await self.store.uptime_all(86400.0)
+            self._uptime = {r.name: (hour.get(r.name), day.get(r.name)) for r in records}
+        records = with_uptime(records, self._uptime)
         self._set("endpoints", SourceStatus(PaneState.READY), endpoints=records)
         for breach in self.guards.observe(records):
             await self._breached(breach)
         await self._collect_pins()
 
     async def _collect_pins(self) -> None:
-        if self.fleet is not None:
-            pins = self.fleet.pins()
-        else:
-            try:
-                pins = await asyncio.to_thread(load_pins, self.config.pins_path)
-            except PinsError as exc:
-                self._set("pins", SourceStatus(PaneState.ERROR, str(exc)), pins=(), drifts=())
-                return
+        try:
+            pins = await asyncio.to_thread(load_pins, self.pins_path)
+        except PinsError as exc:
+            self._set("pins", SourceStatus(PaneState.ERROR, str(exc)), pins=(), drifts=(), upstream=())
+            return
         if not pins:
-            message = f"no pins: create {self.config.pins_path} with a [[pins]] entry per deployment"
-            self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=())
+            message = f"no pins: create {self.pins_path} with a [[pins]] entry per deployment"
+            self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=())
             return
         drifts = compute_drift(pins, self.snapshot.endpoints)
-        self._set("pins", SourceStatus(PaneState.READY), pins=pins, drifts=drifts)
+        upstream = upstream_state(pins, self._signals)
+        self._set(
+            "pins",
+            SourceStatus(PaneState.READY),
+            pins=pins,
+            drifts=drifts,
+            upstream=upstream,
+            signals=relate_signals(self._signals, upstream),
+        )
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
         if self.fleet is not None:
             await self.store.upsert_signals(self.fleet.signals(self.clock()))
-        signals = tuple(await self.store.list_signals(limit=500))
-        if not signals:
-            message = (
-                f"no signals yet from {len(self.config.signals)} configured sources"
-                if self.config.signals
-                else "no signal sources: add [[signals]] (github, huggingface, pypi, oci, feed) to the config"
-            )
-            self._set("signals", SourceStatus(PaneState.EMPTY, message), signals=())
+        elif self.poller is not None:
+            await self.poller.poll_due()
+        self._signals = tuple(await self.store.list_signals(limit=500))
+        sources = self.poller.states() if self.poller is not None else ()
+        upstream = upstream_state(self.snapshot.pins, self._signals)
+        if not self._signals:
+            offline = self.poller.offline_since() if self.poller is not None else None
+            if offline is not None:
+                message = f"offline since {clock_time(offline)}: polling resumes by itself"
+            elif self.config.signals:
+                message = f"no signals yet from {len(self.config.signals)} configured sources"
+            else:
+                message = (
+                    "no signal sources: add [[signals]] (github, huggingface, pypi, oci, feed) to the config"
+                )
+            self._set("signals", SourceStatus(PaneState.EMPTY, message), signals=(), signal_sources=sources)
             return
-        # signals about something pinned come first, then newest first
-        ordered = tuple(sorted(signals, key=lambda s: (s.subject is None, -(s.published_at or s.first_seen))))
-        self._set("signals", SourceStatus(PaneState.READY), signals=ordered)
+        self._set(
+            "signals",
+            SourceStatus(PaneState.READY),
+            signals=relate_signals(self._signals, upstream),
+            upstream=upstream,
+            signal_sources=sources,
+        )
+
+    async def bump_pin(self, bump: PinBump) -> Pin:
+        """Carry out a confirmed bump: journal, write the lock file, journal; then show the pins again."""
+        if self.read_only:
+            raise PinsError("read-only: pin bumps are off")
+        operator, ssh_client = current_operator()
+        if not may_act(operator, self.config.console.operators):
+            raise PinsError(f"{operator} is not in console.operators: pin bumps are refused")
+        assert self.store is not None
+        try:
+            return await execute_bump(self.store, self.pins_path, bump, operator, ssh_client)
+        finally:
+            await self._collect_pins()
 
     # --- operator requests ---
 

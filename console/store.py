@@ -98,6 +98,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_ts ON audit (ts);
     CREATE INDEX audit_pending ON audit (id) WHERE outcome = 'intent';
     """,
+    """
+    CREATE TABLE source_state (
+        source TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -377,6 +384,15 @@ class Store:
         total, up = rows[0]
         return up / total if total else None
 
+    async def uptime_all(self, window: float) -> dict[str, float]:
+        """`uptime` of every endpoint with checks in the last `window` seconds, in one query."""
+        rows = await self._read(
+            "SELECT endpoint, count(*), coalesce(sum(health IN (?, ?)), 0) FROM endpoint_checks"
+            " WHERE ts >= ? GROUP BY endpoint",
+            (*_UP, self.clock() - window),
+        )
+        return {endpoint: up / total for endpoint, total, up in rows if total}
+
     async def prune(self, now: float | None = None) -> int:
         """Delete history older than the retention; returns the number of rows deleted."""
         cutoff = (self.clock() if now is None else now) - self.retention
@@ -506,6 +522,23 @@ class Store:
                 " ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,"
                 " last_modified = excluded.last_modified, updated_at = excluded.updated_at",
                 (url, etag, last_modified, self.clock()),
+            )
+        )
+
+    # -- what each signal source saw last (to tell a change from the first sight) ------------------
+
+    async def get_source_state(self, source: str) -> dict[str, Any]:
+        """The JSON object a signal source last kept, or {} for one never polled."""
+        rows = await self._read("SELECT state FROM source_state WHERE source = ?", (source,))
+        return dict(json.loads(rows[0][0])) if rows else {}
+
+    async def set_source_state(self, source: str, state: dict[str, Any]) -> None:
+        await self._write(
+            lambda: self._db.execute(
+                "INSERT INTO source_state (source, state, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (source) DO UPDATE SET state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                (source, _json(state), self.clock()),
             )
         )
 

@@ -253,3 +253,12 @@ def envoy(tmp_path: Path, canary: int = 10) -> Iterator[Envoy]:
         finally:
             process.terminate()
             process.wait(timeout=15)
+
+
+async def select_endpoint(pilot, endpoint: str) -> None:
+    """Put the Endpoints pane's cursor on an endpoint's row (rows are grouped under their routes)."""
+    from widgets.endpoint_pane import EndpointPane
+
+    pane = pilot.app.query_one(EndpointPane)
+    pane.table.move_cursor(row=pane._keys.index(endpoint))
+    await pilot.pause()

@@ -11,7 +11,7 @@ from console.config import GuardConfig, parse_config
 from console.guard import Guards
 from console.model import EndpointRecord, Health
 from console.runtime import Mode, Runtime
-from tests.loopback import Haproxy, free_port, haproxy
+from tests.loopback import Haproxy, free_port, haproxy, select_endpoint
 from widgets.confirm import ConfirmScreen
 
 
@@ -87,7 +87,9 @@ async def test_breach_offers_a_one_key_rollback(proxy: Haproxy, tmp_path: Path):
     app = guarded_app(proxy, tmp_path, auto=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
-        await pilot.press("2", "down", "right_square_bracket")
+        await pilot.press("2")
+        await select_endpoint(pilot, "chat-b")
+        await pilot.press("right_square_bracket")
         await settled(pilot)
         await pilot.press("y")
         await settled(pilot)
@@ -105,7 +107,9 @@ async def test_auto_rollback_is_journalled_like_any_action(proxy: Haproxy, tmp_p
     app = guarded_app(proxy, tmp_path, auto=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
-        await pilot.press("2", "down", "right_square_bracket")
+        await pilot.press("2")
+        await select_endpoint(pilot, "chat-b")
+        await pilot.press("right_square_bracket")
         await settled(pilot)
         await pilot.press("y")
         await settled(pilot)

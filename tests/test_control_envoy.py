@@ -10,7 +10,7 @@ from console.app import FleetdeckApp
 from console.config import parse_config
 from console.runtime import Mode, Runtime
 from console.store import AuditOutcome
-from tests.loopback import Envoy, envoy
+from tests.loopback import Envoy, envoy, select_endpoint
 from widgets.confirm import ConfirmScreen
 
 
@@ -62,7 +62,9 @@ async def test_keys_change_the_envoy_runtime_and_real_traffic_follows(proxy: Env
         await settled(pilot)
         # no override yet: the weight is the route's default_value, read from the config dump
         assert [e.weight for e in app.runtime.snapshot.endpoints] == [90, 10]
-        await pilot.press("2", "down", "right_square_bracket")
+        await pilot.press("2")
+        await select_endpoint(pilot, "chat-b")
+        await pilot.press("right_square_bracket")
         await settled(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.plan.requests == (f"POST {proxy.admin_url}/runtime_modify?routing.chat.canary=30",)

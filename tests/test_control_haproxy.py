@@ -16,6 +16,7 @@ from console.runtime import Mode, Runtime
 from console.store import AuditOutcome, Store
 from tests.loopback import Haproxy, haproxy
 from widgets.confirm import ConfirmScreen
+from widgets.endpoint_pane import EndpointPane
 
 TARGETS = {"chat-a": "a", "chat-b": "b"}
 
@@ -140,6 +141,13 @@ async def settled(pilot) -> None:
     await pilot.pause()
 
 
+async def select(pilot, endpoint: str) -> None:
+    """Put the Endpoints pane's cursor on an endpoint's row."""
+    pane = pilot.app.query_one(EndpointPane)
+    pane.table.move_cursor(row=pane._keys.index(endpoint))
+    await pilot.pause()
+
+
 async def press_action(pilot, *keys: str) -> ConfirmScreen:
     await pilot.press(*keys)
     await settled(pilot)
@@ -163,7 +171,9 @@ async def test_keys_shift_drain_undo_rollback_move_real_traffic(proxy: Haproxy, 
         await pilot.press("2")  # the Endpoints pane
         assert [e.weight for e in app.runtime.snapshot.endpoints] == [90, 10]
 
-        screen = await press_action(pilot, "down", "right_square_bracket")  # toward chat-b
+        await select(pilot, "chat-b")
+
+        screen = await press_action(pilot, "right_square_bracket")  # toward chat-b
         assert screen.plan.rows() == [("chat-a", "90", "80", 90, 80), ("chat-b", "10", "20", 10, 20)]
         assert screen.plan.requests == (
             "set server qwen_chat/b weight 20",
@@ -193,7 +203,9 @@ async def test_keys_shift_drain_undo_rollback_move_real_traffic(proxy: Haproxy, 
         assert app.last_outcome.ok, app.last_outcome
         assert proxy.split(200) == {"chat-a": 180, "chat-b": 20}
 
-        await press_action(pilot, "down", "right_square_bracket")
+        await select(pilot, "chat-b")
+
+        await press_action(pilot, "right_square_bracket")
         await confirm(pilot)
         screen = await press_action(pilot, "R")  # rollback always needs the name typed
         assert screen.plan.needs_typing
@@ -225,7 +237,8 @@ async def test_escape_cancels_and_nothing_is_sent(proxy: Haproxy, tmp_path: Path
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
         await pilot.press("2")
-        await press_action(pilot, "down", "right_square_bracket")
+        await select(pilot, "chat-b")
+        await press_action(pilot, "right_square_bracket")
         await pilot.press("escape")
         await settled(pilot)
         assert not isinstance(app.screen, ConfirmScreen)
@@ -238,7 +251,8 @@ async def test_operator_socket_shows_the_plan_but_cannot_confirm(proxy: Haproxy,
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
         await pilot.press("2")
-        screen = await press_action(pilot, "down", "right_square_bracket")
+        await select(pilot, "chat-b")
+        screen = await press_action(pilot, "right_square_bracket")
         assert "operator-level, read-only" in screen.plan.blocked
         assert screen.query_one("#plan-blocked")
         await pilot.press("y")
@@ -251,7 +265,8 @@ async def test_read_only_removes_the_action_keys(proxy: Haproxy, tmp_path: Path)
     app = live_app(proxy, tmp_path, read_only=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
-        await pilot.press("2", "down")
+        await pilot.press("2")
+        await select(pilot, "chat-b")
         for key in ("right_square_bracket", "left_square_bracket", "R", "D", "U"):
             await pilot.press(key)
             await settled(pilot)
@@ -278,7 +293,8 @@ async def test_non_operator_sees_the_plan_but_cannot_confirm(proxy: Haproxy, tmp
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
         await pilot.press("2")
-        screen = await press_action(pilot, "down", "right_square_bracket")
+        await select(pilot, "chat-b")
+        screen = await press_action(pilot, "right_square_bracket")
         assert "is not in console.operators" in screen.plan.blocked
         assert screen.plan.rows()[1] == ("chat-b", "10", "20", 10, 20)
         await pilot.press("y")
@@ -292,7 +308,8 @@ async def test_a_change_underneath_makes_the_plan_stale(proxy: Haproxy, tmp_path
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
         await pilot.press("2")
-        await press_action(pilot, "down", "right_square_bracket")
+        await select(pilot, "chat-b")
+        await press_action(pilot, "right_square_bracket")
         # someone else moves the split while the plan is on screen
         assert (await backend(proxy.admin).command("set server qwen_chat/b weight 50")).strip() == ""
         await pilot.press("y")
@@ -318,7 +335,8 @@ async def test_store_records_the_failed_attempt(proxy: Haproxy, tmp_path: Path):
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
         await pilot.press("2")
-        screen = await press_action(pilot, "down", "right_square_bracket")
+        await select(pilot, "chat-b")
+        screen = await press_action(pilot, "right_square_bracket")
         screen.plan.route.backend.targets["chat-b"] = "gone"  # type: ignore[attr-defined]
         screen.plan.route.backend.read = backend(proxy.admin).read  # type: ignore[attr-defined]
         await confirm(pilot)
@@ -341,7 +359,9 @@ async def test_every_action_is_in_the_command_palette(proxy: Haproxy, tmp_path: 
             "Route: Drain",
             "Route: Undo",
         } <= titles
-        await pilot.press("2", "down", "ctrl+p")
+        await pilot.press("2")
+        await select(pilot, "chat-b")
+        await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"shift toward")
         await pilot.pause(0.3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.apps import demo_app, settle
+from tests.loopback import select_endpoint
 
 
 def test_demo_80x24(snap_compare, frozen_clock):
@@ -34,7 +35,9 @@ def test_help_screen(snap_compare, frozen_clock):
 def test_shift_plan_on_the_demo_route(snap_compare, frozen_clock):
     async def plan_shift(pilot) -> None:
         await settle(pilot)
-        await pilot.press("2", "down", "right_square_bracket")
+        await pilot.press("2")
+        await select_endpoint(pilot, "chat-b")
+        await pilot.press("right_square_bracket")
         await settle(pilot)
 
     assert snap_compare(demo_app(frozen_clock), terminal_size=(100, 30), run_before=plan_shift)

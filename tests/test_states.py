@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from textual.widgets import Static
@@ -33,9 +34,23 @@ def message(app, pane_id: str) -> str:
     return str(app.query_one(f"#pane-{pane_id} .pane-message", Static).render())
 
 
+def offline_default_config():
+    """The zero-config default with its signal sources pointed at a loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    config = default_config()
+    signals = [
+        s.model_copy(update={"base_url": closed} if s.source == "github" else {"endpoint": closed})
+        for s in config.signals
+    ]
+    return config.model_copy(update={"signals": signals})
+
+
 async def test_zero_config_live_states(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    runtime = Runtime(default_config(), mode=Mode.LIVE, db_path=tmp_path / "s.sqlite", zero_config=False)
+    config = offline_default_config()
+    runtime = Runtime(config, mode=Mode.LIVE, db_path=tmp_path / "s.sqlite", zero_config=False)
     runtime.nvml = NvmlCollector(NoDriver())
     app = FleetdeckApp(runtime, live=False)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -49,7 +64,8 @@ async def test_zero_config_live_states(tmp_path: Path, monkeypatch):
         assert panes["pins"].state is PaneState.EMPTY
         assert "fleet.lock" in message(app, "pins")
         assert panes["signals"].state is PaneState.EMPTY
-        assert "no signals yet" in message(app, "signals")
+        assert "offline since" in message(app, "signals")  # every default source unreachable: one line
+        assert message(app, "signals").count("offline") == 1
         assert "LIVE" in str(app.query_one("FleetHeader").render())
 
 
@@ -68,7 +84,7 @@ async def test_loading_state_before_the_first_collection(tmp_path: Path):
 async def test_bad_lock_file_is_an_error_state(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "fleet.lock").write_text("[[pins]]\nname = 'x'\nmodel = 'Qwen/Qwen3-8B'\n")
-    runtime = Runtime(default_config(), mode=Mode.LIVE, db_path=tmp_path / "s.sqlite")
+    runtime = Runtime(offline_default_config(), mode=Mode.LIVE, db_path=tmp_path / "s.sqlite")
     runtime.nvml = NvmlCollector(NoDriver())
     app = FleetdeckApp(runtime, live=False)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -85,8 +101,10 @@ async def test_zero_config_finds_engines_on_local_ports(tmp_path: Path, monkeypa
 
     class Health(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = b"" if self.path == "/health" else b"not found"
-            self.send_response(200 if self.path == "/health" else 404)
+            models = b'{"object":"list","data":[{"id":"Qwen/Qwen3-8B","object":"model"}]}'
+            body = {"/health": b"", "/v1/models": models}.get(self.path, b"not found")
+            self.send_response(200 if self.path in ("/health", "/v1/models") else 404)
+            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -103,7 +121,9 @@ async def test_zero_config_finds_engines_on_local_ports(tmp_path: Path, monkeypa
         "console.runtime.LOCAL_PORTS", ((server.server_address[1], "vllm"), (silent_port, "sglang"))
     )
     monkeypatch.chdir(tmp_path)
-    runtime = Runtime(default_config(), mode=Mode.LIVE, db_path=tmp_path / "s.sqlite", zero_config=True)
+    runtime = Runtime(
+        offline_default_config(), mode=Mode.LIVE, db_path=tmp_path / "s.sqlite", zero_config=True
+    )
     runtime.nvml = NvmlCollector(NoDriver())
     app = FleetdeckApp(runtime, live=False)
     try:

@@ -1,12 +1,14 @@
-"""The Pins pane: what each deployment is locked to, its drift, and news from upstream."""
+"""The Pins pane: what each deployment is locked to, its drift, and what upstream says about it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
 
-from console.model import FleetSnapshot, SignalState
+from console.model import FleetSnapshot
 from console.pins import short
 from widgets.pane import Pane, Row, plain
 
@@ -19,12 +21,45 @@ class PinPane(Pane):
     columns = (
         ("pin", "Pin", 15),
         ("rev", "Rev", 7),
-        ("drift", "Drift", 24),
-        ("upstream", "Upstream", 24),
+        ("drift", "Drift", 20),
+        ("upstream", "Upstream", 22),
         ("model", "Model", 30),
         ("engine", "Engine", 14),
     )
     flex = {"drift": 2, "upstream": 2, "model": 1}
+    BINDINGS = [
+        Binding(
+            "enter",
+            "open",
+            "Details",
+            id="pin.open",
+            tooltip="the selected pin: every field, drift, upstream",
+        ),
+        Binding(
+            "b",
+            "bump",
+            "Bump pin",
+            id="pin.bump",
+            tooltip="move the selected pin to the version upstream names (a plan to confirm first)",
+        ),
+    ]
+
+    class Requested(Message):
+        """The operator asked for a pin's details or for a bump of it."""
+
+        def __init__(self, pin: str, action: str) -> None:
+            super().__init__()
+            self.pin = pin
+            self.action = action
+
+    def __init__(self, read_only: bool = False) -> None:
+        super().__init__()
+        self.read_only = read_only
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "bump" and self.read_only:
+            return None
+        return True
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         rows: list[Row] = []
@@ -36,11 +71,7 @@ class PinPane(Pane):
                 drift = Text(f"≠ {first.endpoint} {first.field} {first.served}{more}", style="magenta")
             else:
                 drift = Text("✓ in sync", style="green")
-            news = [
-                s.reason or s.title
-                for s in snapshot.signals
-                if s.subject == pin.name and s.state is not SignalState.MUTED
-            ]
+            news = [u.message for u in snapshot.upstream if u.pin == pin.name]
             upstream = (
                 Text(f"↑ {news[0]}" + (f" (+{len(news) - 1})" if len(news) > 1 else ""), style="yellow")
                 if news
@@ -56,4 +87,15 @@ class PinPane(Pane):
         return rows
 
     def subtitle(self, snapshot: FleetSnapshot) -> str:
-        return f"{len(snapshot.pins)} pins · {len(snapshot.drifts)} drift"
+        news = len({u.pin for u in snapshot.upstream})
+        return f"{len(snapshot.pins)} pins · {len(snapshot.drifts)} drift · {news} with news"
+
+    def _request(self, action: str) -> None:
+        if self.selected_key is not None:
+            self.post_message(self.Requested(self.selected_key, action))
+
+    def action_open(self) -> None:
+        self._request("open")
+
+    def action_bump(self) -> None:
+        self._request("bump")

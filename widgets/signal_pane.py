@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from textual.binding import Binding
+from textual.markup import escape
 from textual.message import Message
 
 from console.model import FleetSnapshot, SignalState
@@ -20,8 +21,8 @@ class SignalPane(Pane):
     columns = (
         ("state", "State", 7),
         ("age", "Age", 4),
-        ("title", "Signal", 36),
-        ("why", "Why", 40),
+        ("title", "Signal", 28),
+        ("why", "Why", 28),
         ("source", "Source", 34),
     )
     flex = {"title": 2, "why": 1}
@@ -34,6 +35,9 @@ class SignalPane(Pane):
             tooltip="acknowledge the selected signal",
         ),
         Binding("m", "mute", "Mute source", id="signal.mute", tooltip="mute the selected signal's source"),
+        Binding(
+            "enter", "open", "Details", id="signal.open", tooltip="the selected signal in full, with its URL"
+        ),
     ]
 
     class StateRequested(Message):
@@ -45,7 +49,7 @@ class SignalPane(Pane):
             self.signal_id = signal_id
             self.action = action
 
-    def __init__(self, clock) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         super().__init__()
         self._clock = clock
         self._by_key: dict[str, tuple[str, str]] = {}
@@ -74,7 +78,16 @@ class SignalPane(Pane):
 
     def subtitle(self, snapshot: FleetSnapshot) -> str:
         new = sum(1 for s in snapshot.signals if s.state is SignalState.NEW)
-        return f"{new} new · {len(snapshot.signals)} total"
+        text = f"{new} new · {len(snapshot.signals)} total"
+        troubled = [s for s in snapshot.signal_sources if not s.ok]
+        if not troubled:
+            return text
+        offline = [s for s in troubled if s.message.startswith("offline since")]
+        if len(offline) == len(snapshot.signal_sources):
+            return f"{text} · ⚠ {offline[0].message.split(' (')[0]}"  # one line for all, not one per source
+        more = f" (+{len(troubled) - 1})" if len(troubled) > 1 else ""
+        # the message may quote a server's words: never let them be read as markup
+        return f"{text} · ⚠ {escape(troubled[0].label)}: {escape(troubled[0].message)}{more}"
 
     def _request(self, action: str) -> None:
         key = self.selected_key
@@ -87,3 +100,6 @@ class SignalPane(Pane):
 
     def action_mute(self) -> None:
         self._request("mute")
+
+    def action_open(self) -> None:
+        self._request("open")

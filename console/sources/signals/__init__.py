@@ -1,0 +1,193 @@
+"""Upstream signal sources and the poller that runs them politely.
+
+Each source is polled on its own interval with jitter, conditionally (ETag / Last-Modified kept in the
+store), backs off until a rate limit resets, and keeps what it saw last in the store, so a change is told
+apart from a first sight across restarts. What a source sees on its first poll is recorded as
+acknowledged: it is the baseline, not news.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from console.http import PoliteClient, RateLimited, Unreachable, UpstreamError, clock_time
+from console.model import Signal, SignalSourceState, SignalState
+from console.store import Store
+
+JITTER = 0.1  # each interval is stretched or shrunk by up to this fraction, so sources never poll in step
+OFFLINE_RETRY = 60.0  # first retry after the network went away; doubles up to the source's interval
+
+
+def parse_time(value: object) -> float | None:
+    """Epoch seconds from an ISO 8601 string (`2026-10-20T09:00:00Z`, `...000Z`), else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class PollContext:
+    """What a source gets for one poll: HTTP, its memory of the last poll, and somewhere to say more."""
+
+    http: PoliteClient
+    memory: dict[str, Any]
+    now: float
+    limited_until: float | None = None  # set by a source that fell back to another way of reading
+    note: str = ""  # e.g. "read the Atom feed"
+    problem: str = ""  # a problem that did not stop the poll, e.g. "401: set token_env"
+
+    @property
+    def first(self) -> bool:
+        return not self.memory
+
+    def limited(self, until: float, note: str = "") -> None:
+        self.limited_until = max(until, self.limited_until or 0.0)
+        self.note = note
+
+
+class SignalSource(Protocol):
+    source: str  # how signals name their source: "github:vllm-project/vllm"
+    label: str  # the config label, shown to the operator
+    interval: float
+
+    async def poll(self, ctx: PollContext) -> list[Signal]: ...
+
+
+@dataclass
+class _Schedule:
+    source: SignalSource
+    next_poll: float = 0.0
+    failures: int = 0
+    ok: bool = True
+    message: str = ""
+    last_ok: float | None = None
+    offline_since: float | None = None
+
+
+@dataclass
+class PollReport:
+    """One round of polling: how many signals were new, and which sources were polled."""
+
+    new: list[Signal] = field(default_factory=list)
+    polled: list[str] = field(default_factory=list)
+
+
+class SignalPoller:
+    """Polls each due source, stores what it found, and keeps each source's state in words."""
+
+    def __init__(
+        self,
+        sources: Sequence[SignalSource],
+        http: PoliteClient,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.http = http
+        self.store = store
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._schedules = [_Schedule(source) for source in sources]
+
+    @property
+    def sources(self) -> list[SignalSource]:
+        return [s.source for s in self._schedules]
+
+    def _jittered(self, interval: float) -> float:
+        return interval * self.rng.uniform(1 - JITTER, 1 + JITTER)
+
+    def next_due(self) -> float | None:
+        return min((s.next_poll for s in self._schedules), default=None)
+
+    async def poll_due(self, force: bool = False) -> PollReport:
+        """Poll every source whose time has come (all of them with `force`), concurrently."""
+        now = self.clock()
+        due = [s for s in self._schedules if force or s.next_poll <= now]
+        report = PollReport(polled=[s.source.source for s in due])
+        results = await asyncio.gather(*(self._poll(s) for s in due))
+        for new in results:
+            report.new.extend(new)
+        return report
+
+    async def _poll(self, schedule: _Schedule) -> list[Signal]:
+        source = schedule.source
+        memory = await self.store.get_source_state(source.source)
+        ctx = PollContext(self.http, dict(memory), self.clock())
+        first = ctx.first
+        try:
+            found = await source.poll(ctx)
+        except RateLimited as exc:
+            return self._failed(schedule, f"rate-limited until {clock_time(exc.until)}", exc.until)
+        except Unreachable as exc:
+            now = self.clock()
+            schedule.offline_since = schedule.offline_since or now
+            retry = min(source.interval, OFFLINE_RETRY * 2 ** min(schedule.failures, 10))
+            return self._failed(
+                schedule, f"offline since {clock_time(schedule.offline_since)} ({exc})", now + retry
+            )
+        except UpstreamError as exc:
+            return self._failed(schedule, str(exc), self.clock() + self._jittered(source.interval))
+        except Exception as exc:  # a broken source is a state, never a crash of the others
+            message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            return self._failed(schedule, message, self.clock() + self._jittered(source.interval))
+        now = self.clock()
+        if ctx.memory != memory:
+            await self.store.set_source_state(source.source, ctx.memory or {"polled": True})
+        elif first:
+            await self.store.set_source_state(source.source, {"polled": True})
+        if first:
+            found = [replace(s, state=SignalState.ACKNOWLEDGED) for s in found]
+        new = await self.store.upsert_signals(found)
+        schedule.failures = 0
+        schedule.offline_since = None
+        schedule.last_ok = now
+        if ctx.limited_until is not None:
+            schedule.ok = False
+            note = f" ({ctx.note})" if ctx.note else ""
+            schedule.message = f"rate-limited until {clock_time(ctx.limited_until)}{note}"
+            schedule.next_poll = max(ctx.limited_until, now + self._jittered(source.interval))
+        else:
+            schedule.ok = not ctx.problem
+            schedule.message = ctx.problem
+            schedule.next_poll = now + self._jittered(source.interval)
+        return new
+
+    def _failed(self, schedule: _Schedule, message: str, next_poll: float) -> list[Signal]:
+        schedule.failures += 1
+        schedule.ok = False
+        schedule.message = message
+        schedule.next_poll = next_poll
+        return []
+
+    def states(self) -> tuple[SignalSourceState, ...]:
+        return tuple(
+            SignalSourceState(
+                source=s.source.source,
+                label=s.source.label,
+                ok=s.ok,
+                message=s.message,
+                last_ok=s.last_ok,
+                next_poll=s.next_poll,
+            )
+            for s in self._schedules
+        )
+
+    def offline_since(self) -> float | None:
+        """When the network went away, if every source is unreachable; None otherwise."""
+        times = [s.offline_since for s in self._schedules]
+        if not times or any(t is None for t in times):
+            return None
+        return min(t for t in times if t is not None)
+
+
+def bearer(token: str | None) -> Mapping[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}

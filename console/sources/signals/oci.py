@@ -1,0 +1,143 @@
+"""The digest behind a container image tag: Docker Hub (token flow), GHCR, or any OCI v2 registry.
+
+The manifest is read with HEAD, which registries do not count as a pull. A 401 names where to get a
+token (`WWW-Authenticate: Bearer realm=...,service=...,scope=...`); anonymous tokens work for public
+images, and `username` plus `token_env` are sent for private ones.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import httpx
+
+from console.config import DOCKER_HUB_REGISTRY, OciSignal
+from console.http import Fetched, UpstreamError
+from console.model import Signal
+from console.sources.signals import PollContext
+
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def registry_base(registry: str) -> str:
+    """https://host, except plain http for a registry on this machine (as Docker itself allows)."""
+    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    scheme = "http" if host in _LOOPBACK or host.startswith("127.") else "https"
+    return f"{scheme}://{registry}"
+
+
+def web_url(registry: str, repository: str) -> str:
+    if registry == DOCKER_HUB_REGISTRY:
+        name = repository.removeprefix("library/")
+        return f"https://hub.docker.com/{'_' if '/' not in name else 'r'}/{name}"
+    if registry == "ghcr.io":
+        return f"https://github.com/{repository.split('/', 1)[0]}/packages"
+    return f"{registry_base(registry)}/v2/{repository}/tags/list"
+
+
+class OciSource:
+    def __init__(self, config: OciSignal, interval: float, token: str | None = None) -> None:
+        self.config = config
+        self.registry = config.registry
+        self.repository = config.repository
+        self.tag = config.tag
+        self.base = registry_base(self.registry)
+        self.source = f"oci:{config.image}"
+        self.label = config.label
+        self.interval = interval
+        self.token = token
+
+    async def poll(self, ctx: PollContext) -> list[Signal]:
+        url = f"{self.base}/v2/{self.repository}/manifests/{self.tag}"
+        headers = {"Accept": MANIFEST_TYPES}
+        fetched = await ctx.http.request(url, method="HEAD", headers=headers, conditional=False)
+        if fetched.status == 401:
+            token = await self._token(ctx, fetched)
+            headers["Authorization"] = f"Bearer {token}"
+            fetched = await ctx.http.request(url, method="HEAD", headers=headers, conditional=False)
+        if fetched.limited_until is not None:
+            ctx.limited(fetched.limited_until)
+        if fetched.status == 401:
+            raise UpstreamError(f"{url}: 401 with a token: the image is private; set username and token_env")
+        if fetched.status == 404:
+            return self._gone(ctx)
+        if fetched.status != 200:
+            raise fetched.fail()
+        digest = fetched.headers.get("docker-content-digest")
+        if not digest or not digest.startswith("sha256:"):
+            raise UpstreamError(f"{url}: no Docker-Content-Digest in the answer")
+        return self._digest(ctx, digest)
+
+    async def _token(self, ctx: PollContext, challenge: Fetched) -> str:
+        header = challenge.headers.get("www-authenticate", "")
+        if not header.lower().startswith("bearer"):
+            if self.config.username and self.token:
+                raise UpstreamError(
+                    f"{challenge.url}: registry wants {header.split(' ')[0]} auth; not supported"
+                )
+            raise UpstreamError(f"{challenge.url}: 401 and no token service named (WWW-Authenticate)")
+        params = dict(_CHALLENGE.findall(header))
+        realm = params.pop("realm", "")
+        if not realm:
+            raise UpstreamError(f"{challenge.url}: WWW-Authenticate names no realm")
+        params.setdefault("scope", f"repository:{self.repository}:pull")
+        auth = (self.config.username, self.token) if self.config.username and self.token else None
+        fetched = await ctx.http.request(
+            f"{realm}?{urlencode(params)}",
+            headers={"Accept": "application/json"},
+            conditional=False,
+            auth=httpx.BasicAuth(*auth) if auth else None,
+        )
+        if fetched.status != 200:
+            raise UpstreamError(f"token service {realm}: HTTP {fetched.status} for {self.repository}")
+        data = fetched.json()
+        token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise UpstreamError(f"token service {realm}: no token in the answer")
+        return token
+
+    def _digest(self, ctx: PollContext, digest: str) -> list[Signal]:
+        old = ctx.memory.get("digest")
+        ctx.memory.pop("gone", None)
+        ctx.memory["digest"] = digest
+        if old == digest:
+            return []
+        image = self.config.image
+        title = (
+            f"{image} now points to {digest[7:19]} (was {old[7:19]})" if old else f"{image} is {digest[7:19]}"
+        )
+        return [
+            Signal(
+                source=self.source,
+                id=f"digest:{digest}",
+                kind="digest",
+                title=title,
+                url=web_url(self.registry, self.repository),
+                body=f"`{self.registry}/{self.repository}@{digest}`",
+            )
+        ]
+
+    def _gone(self, ctx: PollContext) -> list[Signal]:
+        ctx.problem = f"404: tag {self.tag} of {self.repository} not found"
+        if ctx.memory.get("gone"):
+            return []
+        ctx.memory["gone"] = True
+        return [
+            Signal(
+                source=self.source,
+                id=f"gone:{ctx.memory.get('digest', 'never-seen')}",
+                kind="gone",
+                title=f"{self.config.image}: the tag is gone (404)",
+                url=web_url(self.registry, self.repository),
+            )
+        ]

@@ -1,0 +1,92 @@
+"""One signal in full: its release notes as Markdown (never markup), why it matters, and its URL."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from console.model import Signal
+from widgets.format import signal_state
+
+MAX_BODY = 40_000  # characters of a body drawn; the URL has the rest
+
+
+def _when(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch)) if epoch else "–"
+
+
+def signal_body(signal: Signal) -> Group:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column()
+    facts.add_row("Source", Text(signal.source))
+    facts.add_row("Kind", Text(signal.kind))
+    facts.add_row("State", signal_state(signal.state))
+    facts.add_row("Published", Text(_when(signal.published_at)))
+    facts.add_row("First seen", Text(_when(signal.first_seen)))
+    if signal.reason:
+        facts.add_row("Why", Text(signal.reason, style="yellow"))
+    parts: list[object] = [Text(signal.title, style="bold"), Text(""), facts, Text("")]
+    if signal.url:
+        # on a line of its own and never cut, so it can be selected and copied over SSH
+        parts += [Text("URL", style="bold"), Text(signal.url, style="underline", overflow="fold"), Text("")]
+    body = signal.body.strip()
+    if body:
+        clipped = body[:MAX_BODY] + ("\n\n… (cut: open the URL for the rest)" if len(body) > MAX_BODY else "")
+        parts.append(Markdown(clipped, hyperlinks=False))
+    else:
+        parts.append(Text("No notes.", style="dim"))
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+class SignalDetailScreen(ModalScreen[str | None]):
+    """Dismissed with "acknowledge" when the operator acknowledges from here, else None."""
+
+    DEFAULT_CSS = """
+    SignalDetailScreen { align: center middle; }
+    SignalDetailScreen > VerticalScroll {
+        width: 100;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: round $accent;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+    }
+    """
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="signal_detail.close"),
+        Binding("a", "acknowledge", "Acknowledge", id="signal_detail.acknowledge"),
+        Binding("c", "copy_url", "Copy URL", id="signal_detail.copy"),
+    ]
+
+    def __init__(self, signal: Signal) -> None:
+        super().__init__()
+        self.signal = signal
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll() as box:
+            box.border_title = "Signal"
+            box.border_subtitle = "a acknowledge · c copy URL · Esc close"
+            yield Static(signal_body(self.signal))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_acknowledge(self) -> None:
+        self.dismiss("acknowledge")
+
+    def action_copy_url(self) -> None:
+        if self.signal.url:
+            self.app.copy_to_clipboard(self.signal.url)  # OSC 52: reaches the local clipboard over SSH
+            self.notify("URL sent to the terminal's clipboard", timeout=3)
