@@ -492,6 +492,7 @@ class Actions:
         if same_split(state, plan.after):
             message = f"{plan.title}: done; {route.name} is now {describe(state)}"
             await self.store.journal_outcome(entry, AuditOutcome.OK, f"verified: {describe(state)}")
+            timings["journal_outcome_ms"] = (self._clock() - verified) * 1000
             return Outcome(OutcomeKind.OK, message, state, entry, (verified - start) * 1000, timings=timings)
         message = (
             f"MISMATCH after {plan.title.lower()}: {route.backend.label} shows {describe(state)},"
