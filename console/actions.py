@@ -237,7 +237,7 @@ def moved(before: RouteState, after: RouteState) -> int:
 # --- building routes from the config -----------------------------------------------------------------
 
 
-def build_backend(route: RouteConfig, config: Config | None = None) -> ControlBackend:
+def build_backend(route: RouteConfig) -> ControlBackend:
     backend = route.backend
     if isinstance(backend, HaproxyBackend):
         from console.control.haproxy import HaproxyBackend as Haproxy
@@ -276,7 +276,7 @@ def build_routes(config: Config) -> dict[str, Route]:
             name=r.name,
             stable=r.stable,
             endpoints=tuple(r.targets),
-            backend=build_backend(r, config),
+            backend=build_backend(r),
             step=r.step,
             max_step=r.max_step,
             protected=r.protected,

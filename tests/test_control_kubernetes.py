@@ -234,6 +234,9 @@ def handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def authorised(self) -> bool:
+            peer = getattr(self.connection, "getpeercert", lambda: None)()
+            if peer and dict(x[0] for x in peer["subject"]).get("commonName") == "fleetdeck-operator":
+                return True  # authenticated by its client certificate, as the API server does
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 self.answer(401, status(401, "Unauthorized", "Unauthorized"))
                 return False
@@ -641,3 +644,85 @@ async def test_argo_rollout_promote_and_abort(tmp_path: Path, api: FakeApiServer
     assert api.objects[ROLLOUT]["status"]["abort"] is True
     assert "already aborted" in (await actions.plan(Action.ROLLBACK, route)).refusal
     await actions.close()
+
+
+def test_client_certificate_and_ca_from_kubeconfig_over_real_tls(tmp_path: Path):
+    import asyncio
+    import base64
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    client_cert = ca.issue_cert("fleetdeck-operator", common_name="fleetdeck-operator")
+    fake = FakeApiServer({HTTPROUTE: httproute()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "tls",
+                "clusters": [
+                    {
+                        "name": "tls",
+                        "cluster": {
+                            "server": f"https://127.0.0.1:{server.server_address[1]}",
+                            "certificate-authority-data": b64(ca.cert_pem.bytes()),
+                        },
+                    }
+                ],
+                "contexts": [{"name": "tls", "context": {"cluster": "tls", "user": "operator"}}],
+                "users": [
+                    {
+                        "name": "operator",
+                        "user": {
+                            "client-certificate-data": b64(client_cert.cert_chain_pems[0].bytes()),
+                            "client-key-data": b64(client_cert.private_key_pem.bytes()),
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    creds = load_kubeconfig(path)
+    assert creds.headers == {} and creds.source == f"kubeconfig {path} context tls"
+    config = parse_config(
+        {
+            "endpoints": [{"name": "chat-a", "url": "http://10.0.0.5:8000"}],
+            "routes": [
+                {
+                    "name": "chat",
+                    "backend": {"kind": "kubernetes", "resource": "httproute", "namespace": "serving",
+                                "name": "chat", "kubeconfig": str(path)},
+                    "targets": {"chat-a": "qwen-a"},
+                    "stable": "chat-a",
+                }
+            ],
+        }
+    )  # fmt: skip
+    route = build_routes(config)["chat"]
+
+    async def read() -> list[tuple[str, int]]:
+        try:
+            return [(t.endpoint, t.weight) for t in (await route.backend.read()).targets]
+        finally:
+            await route.backend.close()
+
+    try:
+        assert asyncio.run(read()) == [("chat-a", 90)]
+    finally:
+        server.shutdown()
+        server.server_close()
