@@ -234,10 +234,12 @@ def moved(before: RouteState, after: RouteState) -> int:
     return sum(max(0, new.get(n, 0) - old.get(n, 0)) for n in set(old) | set(new))
 
 
+PinnedImage = Callable[[str], str | None]
+
 # --- building routes from the config -----------------------------------------------------------------
 
 
-def build_backend(route: RouteConfig) -> ControlBackend:
+def build_backend(route: RouteConfig, pinned_image: PinnedImage | None = None) -> ControlBackend:
     backend = route.backend
     if isinstance(backend, HaproxyBackend):
         from console.control.haproxy import HaproxyBackend as Haproxy
@@ -253,7 +255,11 @@ def build_backend(route: RouteConfig) -> ControlBackend:
         from console.control.kubernetes import PATHS, ArgoRollout, DeploymentRollout, KubernetesRoute
 
         if backend.resource == "deployment":
-            return DeploymentRollout(route.name, backend, route.targets, route.stable, route.protected)
+            stable = route.stable
+            pinned = (lambda: pinned_image(stable)) if pinned_image is not None else None
+            return DeploymentRollout(
+                route.name, backend, route.targets, route.stable, route.protected, pinned_image=pinned
+            )
         if backend.resource == "argo-rollout":
             return ArgoRollout(route.name, backend, route.targets, route.stable, route.protected)
         if backend.resource in PATHS:
@@ -270,13 +276,14 @@ def build_backend(route: RouteConfig) -> ControlBackend:
     return UnsupportedBackend(route.name, backend.kind, route.targets, route.stable)
 
 
-def build_routes(config: Config) -> dict[str, Route]:
+def build_routes(config: Config, pinned_image: PinnedImage | None = None) -> dict[str, Route]:
+    """The configured routes; `pinned_image(endpoint)` is the image its pin names, for rollback_to = pin."""
     return {
         r.name: Route(
             name=r.name,
             stable=r.stable,
             endpoints=tuple(r.targets),
-            backend=build_backend(r),
+            backend=build_backend(r, pinned_image),
             step=r.step,
             max_step=r.max_step,
             protected=r.protected,

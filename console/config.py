@@ -688,6 +688,11 @@ class KubernetesBackend(_Model):
     """Kubeconfig context; unset means its current context."""
     in_cluster: bool = False
     """Use the pod's service account instead of a kubeconfig."""
+    rollback_to: Literal["previous", "pin"] = "previous"
+    """Deployment only: R goes to the previous ReplicaSet (as kubectl rollout undo) or to the image pinned
+    for the stable endpoint's pin."""
+    container: Name | None = None
+    """Deployment only, rollback_to = "pin": the container whose image is pinned; unset means the first."""
 
     @model_validator(mode="after")
     def _one_credential_source(self) -> KubernetesBackend:

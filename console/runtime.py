@@ -137,13 +137,19 @@ class Runtime:
 
     def _routes(self) -> dict[str, Route]:
         if self.fleet is None:
-            return build_routes(self.config)
+            return build_routes(self.config, self._pinned_image)
         return {
             r.name: Route(
                 r.name, r.stable, tuple(t.endpoint for t in r.targets), DemoBackend(r), protected=r.protected
             )
             for r in self.fleet.routes()
         }
+
+    def _pinned_image(self, endpoint: str) -> str | None:
+        """The image the lock file pins for an endpoint's pin, as last loaded."""
+        pin_name = next((e.pin for e in self.config.endpoints if e.name == endpoint), None)
+        pin = next((p for p in self.snapshot.pins if p.name == pin_name), None)
+        return pin.image if pin is not None else None
 
     async def start(self, live: bool = True) -> None:
         """Collect everything once, then (when live) keep collecting on each source's interval."""

@@ -726,3 +726,62 @@ def test_client_certificate_and_ca_from_kubeconfig_over_real_tls(tmp_path: Path)
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_deployment_rollback_to_the_pinned_image(tmp_path: Path, api: FakeApiServer, store: Store):
+    path = kubeconfig(tmp_path, api.port)
+    pinned = "vllm/vllm-openai@sha256:" + "4d1f" * 16
+
+    def config(**backend: str) -> Any:
+        return parse_config(
+            {
+                "endpoints": [{"name": "chat-a", "url": "http://10.0.0.5:8000", "pin": "qwen3-8b"}],
+                "routes": [
+                    {
+                        "name": "chat",
+                        "backend": {"kind": "kubernetes", "resource": "deployment", "namespace": "serving",
+                                    "name": "qwen", "kubeconfig": str(path), "rollback_to": "pin", **backend},
+                        "targets": {"chat-a": "qwen"},
+                        "stable": "chat-a",
+                    }
+                ],
+            }
+        )  # fmt: skip
+
+    asked: list[str] = []
+
+    def pinned_image(endpoint: str) -> str | None:
+        asked.append(endpoint)
+        return pinned
+
+    actions = Actions(build_routes(config(container="vllm"), pinned_image), store, operator=ALICE)
+    plan = await actions.plan(Action.ROLLBACK, actions.routes["chat"])
+    assert asked == ["chat-a"]
+    assert plan.can_confirm, plan
+    assert plan.after.revision == f"images {pinned}"
+    body = (
+        b'[{"op":"test","path":"/spec/template/spec/containers/0/image","value":"vllm/vllm-openai:v0.32.0"},'
+        b'{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"'
+        + pinned.encode()
+        + b'"}]'
+    )
+    assert api.requests[-1] == (
+        "PATCH",
+        f"{DEPLOYMENT}?dryRun=All&fieldManager=fleetdeck",
+        "application/json-patch+json",
+        body,
+    )
+    assert (await actions.execute(plan)).ok
+    assert api.objects[DEPLOYMENT]["spec"]["template"]["spec"]["containers"][0]["image"] == pinned
+    assert (
+        "already runs the pinned image"
+        in (await actions.plan(Action.ROLLBACK, actions.routes["chat"])).refusal
+    )
+    await actions.close()
+    wrong = Actions(build_routes(config(container="sidecar"), pinned_image), store, operator=ALICE)
+    assert "no container 'sidecar'" in (await wrong.plan(Action.ROLLBACK, wrong.routes["chat"])).refusal
+    await wrong.close()
+    unpinned = Actions(build_routes(config(), lambda endpoint: None), store, operator=ALICE)
+    refusal = (await unpinned.plan(Action.ROLLBACK, unpinned.routes["chat"])).refusal
+    assert refusal == "no image is pinned for chat-a's pin in the lock file"
+    await unpinned.close()

@@ -15,7 +15,7 @@ import json
 import os
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -349,8 +349,11 @@ class DeploymentRollout(KubernetesRoute):
     """A Deployment rolled back the way `kubectl rollout undo` does it: the previous ReplicaSet's pod
     template (less its pod-template-hash label) and annotations, in one JSON patch."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pinned_image: Callable[[], str | None] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.pinned_image = pinned_image
         self._patch: bytes | None = None
         self._target_rs = ""
         self._deployment: dict[str, Any] = {}
@@ -369,6 +372,8 @@ class DeploymentRollout(KubernetesRoute):
         spec = deployment.get("spec") or {}
         if spec.get("paused"):
             return current, "the Deployment is paused; resume it before rolling back"
+        if self.config.rollback_to == "pin":
+            return self._plan_pinned(current, spec)
         labels = (spec.get("selector") or {}).get("matchLabels") or {}
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         path = f"/apis/apps/v1/namespaces/{self.config.namespace}/replicasets"
@@ -404,6 +409,34 @@ class DeploymentRollout(KubernetesRoute):
         ]
         self._patch = json.dumps(ops, separators=(",", ":")).encode()
         self._target_rs = f"ReplicaSet {(rs.get('metadata') or {}).get('name')} (revision {revision})"
+        return replace(current, revision=images(template)), ""
+
+    def _plan_pinned(self, current: RouteState, spec: dict[str, Any]) -> tuple[RouteState, str]:
+        """Back to the pinned image: one container's image, guarded by a `test` op on the one it runs."""
+        image = self.pinned_image() if self.pinned_image is not None else None
+        if not image:
+            return current, f"no image is pinned for {self.stable}'s pin in the lock file"
+        template = copy.deepcopy(spec.get("template") or {})
+        containers = (template.get("spec") or {}).get("containers") or []
+        names = [c.get("name") for c in containers]
+        wanted = self.config.container
+        if not containers or (wanted is not None and wanted not in names):
+            return (
+                current,
+                f"no container {wanted or ''!r} in the Deployment (it has {', '.join(map(str, names))})",
+            )
+        index = names.index(wanted) if wanted is not None else 0
+        running = containers[index].get("image")
+        if running == image:
+            return current, f"container {names[index]} already runs the pinned image {image}"
+        path = f"/spec/template/spec/containers/{index}/image"
+        ops = [
+            {"op": "test", "path": path, "value": running},
+            {"op": "replace", "path": path, "value": image},
+        ]
+        self._patch = json.dumps(ops, separators=(",", ":")).encode()
+        self._target_rs = f"the pinned image {image}"
+        containers[index]["image"] = image
         return replace(current, revision=images(template)), ""
 
     def patch(self, before: RouteState, after: RouteState) -> tuple[str, bytes]:
