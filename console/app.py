@@ -23,6 +23,7 @@ from console.runtime import Runtime
 from console.store import StoreError
 from widgets.endpoint_pane import EndpointPane
 from widgets.gpu_pane import GpuPane
+from widgets.gpu_processes import GpuProcessScreen
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
 from widgets.pane import Pane
@@ -152,7 +153,15 @@ class FleetdeckApp(App[None]):
                 pane.show(snapshot)
             elif message.pane == "pins" and pane.pane_id == "endpoints":
                 pane.show(snapshot)  # drift markers
+        if message.pane == "gpus" and isinstance(self.screen, GpuProcessScreen):
+            self.screen.show(snapshot)
         self.query_one(FleetHeader).show(snapshot, self.modes)
+
+    @on(GpuPane.ProcessesRequested)
+    def _gpu_processes(self, message: GpuPane.ProcessesRequested) -> None:
+        if not isinstance(self.screen, GpuProcessScreen):
+            screen = GpuProcessScreen(message.key, self.runtime.snapshot)
+            self.push_screen(screen, callback=lambda _: self._sync_panes())
 
     # --- layout ---
 
@@ -229,6 +238,8 @@ class FleetdeckApp(App[None]):
         )
         return [
             ("Everywhere", [*rows(self.BINDINGS), palette, *self.TABLE_KEYS]),
+            ("GPUs pane", rows(GpuPane.BINDINGS)),
+            ("GPU view", rows(GpuProcessScreen.BINDINGS)),
             ("Signals pane", rows(SignalPane.BINDINGS)),
         ]
 

@@ -10,6 +10,9 @@ BINDING_IDS: dict[str, str] = {
     "pane.unzoom": "leave the zoomed pane",
     "app.help": "show every key",
     "app.quit": "quit",
+    "gpu.sort": "sort GPUs by utilisation, memory, temperature",
+    "gpu.processes": "open the selected GPU's processes and fields",
+    "gpu.processes.close": "close the GPU view",
     "signal.acknowledge": "acknowledge the selected signal",
     "signal.mute": "mute the selected signal's source",
 }

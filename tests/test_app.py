@@ -169,12 +169,18 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
     """With timers running, GPU load changes as the demo clock advances."""
     app = demo_app(frozen_clock, live=True)
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.pause(0.3)
+        for _ in range(50):
+            if app.runtime.snapshot.gpus:
+                break
+            await pilot.pause(0.1)
         before = [gpu.util for gpu in app.runtime.snapshot.gpus]
         assert len(before) == 8
         frozen_clock.advance(30)
         app.runtime.scheduler.poke("gpus")
-        await pilot.pause(0.3)
+        for _ in range(50):  # the poke, or at the latest the next 1 s tick
+            if [gpu.util for gpu in app.runtime.snapshot.gpus] != before:
+                break
+            await pilot.pause(0.1)
         after = [gpu.util for gpu in app.runtime.snapshot.gpus]
         assert after != before
 
@@ -182,9 +188,12 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
 def test_binding_ids_match_the_list_the_config_checks():
     from console.app import FleetdeckApp
     from console.keys import BINDING_IDS
+    from widgets.gpu_pane import GpuPane
+    from widgets.gpu_processes import GpuProcessScreen
     from widgets.signal_pane import SignalPane
 
-    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *SignalPane.BINDINGS]}
+    panes = [*GpuPane.BINDINGS, *GpuProcessScreen.BINDINGS, *SignalPane.BINDINGS]
+    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *panes]}
     assert ids == set(BINDING_IDS)
 
 
