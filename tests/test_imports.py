@@ -9,12 +9,16 @@ CORE = [
     "console.model",
     "console.sources",
     "console.sources.gpu_nvml",
+    "console.sources.gpu_dcgm",
+    "console.sources.gpu_prometheus",
+    "console.sources.gpu_board",
     "console.sources.endpoints",
     "console.pins",
     "console.scheduler",
     "console.runtime",
     "console.demo",
     "console.demo.fake_nvml",
+    "console.demo.dcgm_exporter",
     "console.locations",
 ]
 

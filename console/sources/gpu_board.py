@@ -67,16 +67,24 @@ class GpuBoard:
             self.history.pop(key, None)
 
     def gpus(self, now: float) -> tuple[GpuRecord, ...]:
-        """Every known GPU, grouped by host, stale ones marked with their age."""
-        result = []
+        """Every known GPU, grouped by host, stale ones marked with their age.
+
+        A GPU that two sources report (Prometheus and a direct scrape of its exporter) is shown once,
+        from whichever has the fresher sample.
+        """
+        chosen: dict[str, GpuRecord] = {}
         for source in self._sources.values():
             for record in source.records.values():
                 age = now - (record.sampled_at or now)
+                if age > FORGET_AFTER:
+                    continue
                 limit = STALE_INTERVALS * max(source.interval, self._cadence.get(record.key, 0.0))
                 if age > limit and not record.lost:
                     record = replace(record, stale_for=age)
-                result.append(record)
-        return tuple(sorted(result, key=lambda r: (r.host, r.index, r.parent is not None, r.key)))
+                other = chosen.get(record.key)
+                if other is None or (record.sampled_at or 0.0) > (other.sampled_at or 0.0):
+                    chosen[record.key] = record
+        return tuple(sorted(chosen.values(), key=lambda r: (r.host, r.index, r.parent is not None, r.key)))
 
     # --- history, kept in memory after one read of the store ---
 

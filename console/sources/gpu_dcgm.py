@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -242,8 +243,14 @@ class DcgmScraper:
 
 
 def http_reason(exc: httpx.HTTPError) -> str:
+    """Why a request failed, in the words an operator expects (httpx hides the OS error in the cause)."""
     if isinstance(exc, httpx.TimeoutException):
         return "timed out"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused" if "refused" in str(exc).lower() else str(exc) or "cannot connect"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"host name not resolved ({cause.strerror})"
+        cause = cause.__cause__ or cause.__context__
     return str(exc) or type(exc).__name__
