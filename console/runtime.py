@@ -226,7 +226,7 @@ class Runtime:
         now = self.clock()
         problem = ""
         if self.nvml.missing:
-            problem = f"driver older than the binding: {', '.join(self.nvml.missing)} N/A"
+            problem = f"driver {self.nvml.driver or '?'} is older than the binding: {self.nvml.missing_words}"
         self.gpu_board.update(LOCAL_GPUS, reading.gpus, now, problem)
         self._gpu_processes = reading.processes
         await self._gpus_collected(now)

@@ -171,7 +171,7 @@ async def test_gpu_lost_mid_run_others_keep_updating(tmp_path, frozen_clock):
         assert [r.util for r in records if not r.lost] == [77.0, 77.0, 77.0]
         assert records[2].util is None
         rows = cells(app)
-        assert "GPU lost" in rows[2] and "LOST" in rows[2]
+        assert "✖ lost" in rows[2] and "LOST" in rows[2]
         assert "77%" in rows[3]
         assert "(1 lost)" in str(app.query_one("FleetHeader").render())
         # a lost GPU stays lost and is not asked again
@@ -252,7 +252,7 @@ async def test_old_driver_without_v2_functions(tmp_path, frozen_clock):
     async with app.run_test(size=(200, 40)) as pilot:
         await settle(pilot)
         assert len(cells(app)) == 1
-        assert "driver older than the binding" in subtitle(app)
+        assert subtitle(app).startswith("⚠ this box: driver 470.256.02 is older than the binding: no v3")
 
 
 def test_driver_without_any_process_function(frozen_clock):

@@ -169,10 +169,10 @@ class GpuPane(Pane):
                 Text(f"▾ {host}", style="bold", no_wrap=True, overflow="ellipsis"),
                 bar(sum(utils) / len(utils) if utils else None, width=util_bar),
                 bar(sum(mems) / len(mems) if mems else None, width=mem_bar),
-                number(max(temps) if temps else None, "C"),
-                _watts(sum(powers) if powers else None),
+                na(max(temps) if temps else None, "C"),
+                na(None, "W") if not powers else _watts(sum(powers)),
                 f"{len(tops)} GPUs",
-                Text(f"⚠ {flagged} flagged", style="yellow") if flagged else "",
+                Text(f"{flagged} flagged", style="yellow") if flagged else "",
                 "",
                 "",
                 "",
@@ -198,12 +198,11 @@ class GpuPane(Pane):
         if gpu.lost:
             return (
                 gpu.key,
-                (label, plain(name), Text("✖ GPU lost", style="bold red"), "", "", "", "", flag_text)
-                + ("",) * 7,
+                (label, plain(name), Text("✖ lost", style="bold red"), "", "", "", "", flag_text) + ("",) * 7,
             )
         dim = "dim" if gpu.stale_for is not None else ""
         hot = gpu.temp is not None and gpu.temp >= HOT_TEMP
-        temp = Text(number(gpu.temp, "C") + ("!" if hot else ""), style="bold red" if hot else dim)
+        temp = Text(na(gpu.temp, "C") + ("!" if hot else ""), style="bold red" if hot else dim)
         clocks = (
             f"{number(gpu.clock_sm)}/{number(gpu.clock_mem)}"
             if gpu.clock_sm is not None or gpu.clock_mem is not None
@@ -218,7 +217,7 @@ class GpuPane(Pane):
                 bar(gpu.util, width=util_bar) if gpu.util is not None or not child else Text(""),
                 bar(mem_percent(gpu), width=mem_bar),
                 temp,
-                Text(_watts(gpu.power), style=dim),
+                Text(na(gpu.power, "W") if gpu.power is None else _watts(gpu.power), style=dim),
                 sparkline(snapshot.gpu_history.get(gpu.key, ()), hist_width) if not child else "",
                 flag_text,
                 memory(gpu.mem_used, gpu.mem_total),
@@ -248,11 +247,18 @@ class GpuPane(Pane):
         if problems:
             first = problems[0]
             more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-            return f"✖ {first.name}: {first.message}{more}"
+            # a failing source is ✖; one that still reads but with a caveat is ⚠
+            mark = "✖" if any(s.since is not None for s in problems) else "⚠"
+            return f"{mark} {first.name}: {first.message}{more}"
         hosts = len({gpu.host for gpu in snapshot.gpus})
         count = sum(1 for gpu in snapshot.gpus if not gpu.parent)
         text = f"{count} GPUs" + (f" on {hosts} hosts" if hosts > 1 else "")
         return text + (f" · by {self.sort}" if self.sort != "index" else "")
+
+
+def na(value: float | None, unit: str) -> str:
+    """A measured value, or N/A when the device cannot report it (never 0, never a dash)."""
+    return "N/A" if value is None else number(value, unit)
 
 
 def _watts(value: float | None) -> str:

@@ -18,52 +18,63 @@ from widgets.pane import plain
 
 STATE_WORDS = {
     "running": ("running", ""),
-    "unresolved": ("host PID, unresolved", "yellow"),
+    "unresolved": ("unresolved", "yellow"),
     "gone": ("gone", "dim"),
+}
+# what the command column says when the host has no such process
+NO_COMMAND = {
+    "unresolved": "host PID, unresolved (another PID namespace: run with --pid=host to see it)",
+    "gone": "ended since NVML listed it",
 }
 
 
 def details(gpu: GpuRecord) -> Text:
-    """Every field of one GPU, `N/A` where the device or source cannot report it."""
+    """Every field of one GPU, two to a line where they belong together; `N/A` where not reported."""
 
-    def na(value: object) -> str:
-        return "N/A" if value is None else str(value)
+    def na(value: float | None, unit: str = "") -> str:
+        return "N/A" if value is None else f"{value:.0f}{unit}"
+
+    def watts(value: float | None) -> str:
+        return "N/A" if value is None else f"{value:.0f} W"
 
     mem_pct = mem_percent(gpu)
+    state = "LOST" if gpu.lost else f"STALE for {age(gpu.stale_for)}" if gpu.stale_for is not None else "ok"
+    remap = (
+        "N/A"
+        if gpu.remap_pending is None
+        else "pending: reset the GPU"
+        if gpu.remap_pending
+        else "none pending"
+    )
     lines = [
         (
             "GPU",
             f"{gpu.index} {gpu.name} on {gpu.host}"
-            + (f" (MIG {gpu.mig_profile})" if gpu.mig_profile else ""),
+            + (f" (MIG {gpu.mig_profile})" if gpu.mig_profile and gpu.mig_profile not in gpu.name else ""),
         ),
         ("UUID", gpu.uuid),
+        ("State", f"{state} · from {gpu.source}" + (f" · driver {gpu.driver}" if gpu.driver else "")),
         (
-            "State",
-            "LOST" if gpu.lost else f"STALE for {age(gpu.stale_for)}" if gpu.stale_for is not None else "ok",
+            "Utilisation",
+            f"GPU {number(gpu.util, '%') if gpu.util is not None else 'N/A'}  "
+            f"memory {number(gpu.mem_util, '%') if gpu.mem_util is not None else 'N/A'}  "
+            f"used {memory(gpu.mem_used, gpu.mem_total)}"
+            + (f" ({mem_pct:.0f}%)" if mem_pct is not None else ""),
         ),
-        ("Utilisation", f"GPU {number(gpu.util, '%')}  memory {number(gpu.mem_util, '%')}"),
+        ("Temp / power", f"{na(gpu.temp, ' C')}  {watts(gpu.power)} of {watts(gpu.power_limit)}"),
         (
-            "Memory",
-            f"{memory(gpu.mem_used, gpu.mem_total)}" + (f" ({mem_pct:.0f}%)" if mem_pct is not None else ""),
-        ),
-        ("Temperature", number(gpu.temp, " C")),
-        ("Power", f"{number(gpu.power, ' W')} of {number(gpu.power_limit, ' W')}"),
-        ("Clocks", f"SM {number(gpu.clock_sm, ' MHz')}  memory {number(gpu.clock_mem, ' MHz')}"),
-        (
-            "Fan / P-state",
-            f"{number(gpu.fan, '%') if gpu.fan is not None else 'N/A'} / "
-            + (f"P{gpu.pstate}" if gpu.pstate is not None else "N/A"),
+            "Clocks",
+            f"SM {na(gpu.clock_sm, ' MHz')}  memory {na(gpu.clock_mem, ' MHz')}  "
+            f"P-state {na(gpu.pstate)}  fan {na(gpu.fan, '%')}",
         ),
         ("Clock events", ", ".join(gpu.throttle) or "none"),
-        ("ECC (volatile, uncorrected)", na(gpu.ecc_errors)),
+        ("ECC / remap", f"{na(gpu.ecc_errors)} volatile uncorrected  row remap {remap}"),
         (
-            "Row remap pending",
-            "N/A" if gpu.remap_pending is None else "yes: reset the GPU" if gpu.remap_pending else "no",
+            "PCIe / XID",
+            (f"gen {gpu.pcie_gen} x{gpu.pcie_width}" if gpu.pcie_gen and gpu.pcie_width else "N/A")
+            + f"  last XID {na(gpu.xid)}"
+            + (f" ({gpu.xid_count} in window)" if gpu.xid_count else ""),
         ),
-        ("PCIe link", f"gen {gpu.pcie_gen} x{gpu.pcie_width}" if gpu.pcie_gen and gpu.pcie_width else "N/A"),
-        ("Last XID", na(gpu.xid) + (f" ({gpu.xid_count} in window)" if gpu.xid_count else "")),
-        ("Driver", na(gpu.driver)),
-        ("Source", gpu.source),
     ]
     if gpu.pod or gpu.namespace or gpu.container:
         lines.append(
@@ -77,7 +88,7 @@ def details(gpu: GpuRecord) -> Text:
         lines.append(("Markers", flags))
     text = Text(no_wrap=True, overflow="ellipsis")
     for label, value in lines:
-        text.append(f"{label:>28}  ", style="bold")
+        text.append(f"{label:>12}  ", style="bold")
         text.append(value)
         text.append("\n")
     text.rstrip()
@@ -95,7 +106,7 @@ class GpuProcessScreen(ModalScreen[None]):
         background: $surface;
         padding: 0 1;
     }
-    GpuProcessScreen #gpu-details { height: auto; max-height: 60%; overflow-y: auto; }
+    GpuProcessScreen #gpu-details { height: auto; max-height: 65%; overflow-y: auto; }
     GpuProcessScreen #gpu-proc-note { height: auto; color: $text-muted; }
     GpuProcessScreen DataTable { height: 1fr; }
     """
@@ -121,7 +132,7 @@ class GpuProcessScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, width in (("PID", 8), ("User", 10), ("GPU mem", 9), ("State", 20), ("Command", 60)):
+        for label, width in (("PID", 8), ("User", 10), ("GPU mem", 8), ("State", 10), ("Command", 200)):
             table.add_column(label, width=width)
         self.show(self._snapshot)
         table.focus()
@@ -164,7 +175,8 @@ class GpuProcessScreen(ModalScreen[None]):
             table.clear()
             for pid, user, mem, state, command in rows:
                 word, style = STATE_WORDS.get(state, (state, ""))
-                table.add_row(pid, plain(user), mem, Text(word, style=style), plain(command), key=pid)
+                shown = plain(command) if command else Text(NO_COMMAND.get(state, ""), style="dim")
+                table.add_row(pid, plain(user), mem, Text(word, style=style), shown, key=pid)
 
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)

@@ -44,6 +44,11 @@ PROCESS_VARIANTS = (
     "nvmlDeviceGetComputeRunningProcesses_v2",
 )
 MEMORY_V2 = "nvmlDeviceGetMemoryInfo_v2"
+FUNCTION_WORDS = {
+    "nvmlDeviceGetComputeRunningProcesses_v3": "v3 process list",
+    "nvmlDeviceGetComputeRunningProcesses_v2": "v2 process list",
+    MEMORY_V2: "v2 memory info",
+}
 
 ProcessResolver = Callable[[int], tuple[str, str] | None]
 
@@ -158,6 +163,13 @@ class NvmlCollector:
     def missing(self) -> tuple[str, ...]:
         """NVML functions this driver lacks (older than the binding), in the order found."""
         return tuple(sorted(self._missing))
+
+    @property
+    def missing_words(self) -> str:
+        """What the missing functions mean, and what is lost for it, in one line."""
+        words = ", ".join(FUNCTION_WORDS.get(name, name) for name in self.missing)
+        lost = "" if self._process_fn is not None else "; processes N/A"
+        return f"no {words}{lost}"
 
     # --- lifecycle ---
 
