@@ -159,6 +159,17 @@ def test_dcgm_series_to_records():
     assert parent.util is None and parent.temp == 48.0
 
 
+def test_families_not_read_are_left_out_before_parsing():
+    other = (
+        "# HELP DCGM_FI_PROF_PIPE_TENSOR_ACTIVE Ratio of cycles the tensor pipe is active.\n"
+        "# TYPE DCGM_FI_PROF_PIPE_TENSOR_ACTIVE gauge\n"
+        f'DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{{{GPU1},err_msg="odd {{value}}"}} 0.5\n'
+    )
+    samples = parse_exposition(other + EXPOSITION)
+    assert samples == parse_exposition(EXPOSITION)
+    assert "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE" not in {s.name for s in samples}
+
+
 def test_selector_merges_with_the_config_one():
     assert selector_with('{Hostname=~"gpu-.*"}', 'a="b"') == '{a="b",Hostname=~"gpu-.*"}'
     assert selector_with("", 'a="b"') == '{a="b"}'

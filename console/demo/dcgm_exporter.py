@@ -14,6 +14,7 @@ from console.demo.fleet import H200_MEMORY, DemoFleet
 
 MIB = 1024 * 1024
 MODEL = "NVIDIA H200"
+COLLECT_EVERY = 5.0  # as dcgm-exporter -c 5000: values change once per collect, not per scrape
 
 
 def exposition(fleets: list[DemoFleet], t: float) -> str:
@@ -95,6 +96,7 @@ class DemoExporter:
     def __init__(self, fleets: list[DemoFleet], clock: Callable[[], float]) -> None:
         self.fleets = fleets
         self.clock = clock
+        self._text: tuple[float, bytes] | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -102,7 +104,7 @@ class DemoExporter:
                 if self.path != "/metrics":
                     self.send_error(404)
                     return
-                body = exposition(outer.fleets, outer.clock()).encode()
+                body = outer.body()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -114,6 +116,13 @@ class DemoExporter:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="demo-dcgm", daemon=True)
+
+    def body(self) -> bytes:
+        now = self.clock()
+        collected = now - (now - self.fleets[0].start) % COLLECT_EVERY
+        if self._text is None or self._text[0] != collected:
+            self._text = (collected, exposition(self.fleets, collected).encode())
+        return self._text[1]
 
     @property
     def url(self) -> str:
