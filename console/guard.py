@@ -34,8 +34,8 @@ def breach_of(record: EndpointRecord, watch: Watch) -> str:
     """Why this probe of the watched target breaks the guard, or ""."""
     if record.health is Health.DOWN:
         return f"{record.name} is down ({record.reason or 'no reason given'})"
-    rate = getattr(record, "error_rate", None)  # present where the endpoint source measures it
-    if watch.error_rate is not None and isinstance(rate, float) and rate > watch.error_rate:
+    rate = record.error_rate
+    if watch.error_rate is not None and rate is not None and rate > watch.error_rate:
         return f"{record.name} error rate {rate:.1%} is above the limit {watch.error_rate:.1%}"
     if watch.ttft_p95 is not None and record.ttft_p95 is not None and record.ttft_p95 > watch.ttft_p95:
         return f"{record.name} TTFT p95 {record.ttft_p95:.2f} s is above the limit {watch.ttft_p95:.2f} s"

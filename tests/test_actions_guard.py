@@ -39,6 +39,10 @@ def test_guard_reports_ttft_and_down():
     guards.start("chat", "chat-b", GuardConfig(enabled=True, error_rate=0.05))
     [breach] = guards.observe([probe("chat-b", Health.DOWN)])
     assert breach.reason == "chat-b is down (connection refused)"
+    guards.start("chat", "chat-b", GuardConfig(enabled=True, error_rate=0.05))
+    failing = EndpointRecord("chat-b", "http://chat-b", "vllm", Health.UP, error_rate=0.125)
+    [breach] = guards.observe([failing])
+    assert breach.reason == "chat-b error rate 12.5% is above the limit 5.0%"
     guards.start("chat", "chat-b", GuardConfig())
     assert guards.watches == {}  # a disabled guard never watches
 
