@@ -378,6 +378,8 @@ class EndpointCollector:
                 return None
             observed, problems = failure.health, [failure.reason]
             engine = ENGINES.get(state.engine or target.engine)
+            if target.engine == "auto":
+                state.engine = None  # detect again when it answers: a restart may bring another engine
         if observed is Health.UP and engine is not None:
             was_down = state.shown not in (Health.UP, Health.DEGRADED)
             identity_due = now - state.identity_at >= self.identity_every or was_down
