@@ -74,6 +74,7 @@ class EndpointTarget:
     canary_tokens: int = 1
     route: str | None = None
     weight: int | None = None
+    interval: float | None = None  # seconds between probes when longer than the refresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,7 @@ class _State:
     canary_error: str | None = None
     record: EndpointRecord | None = None
     task: asyncio.Task[EndpointRecord | None] | None = None
+    started: float = -1e18  # monotonic time the last probe started
 
 
 def _reason(exc: BaseException, timeout: float) -> ProbeFailure:
@@ -308,7 +310,8 @@ class EndpointCollector:
         due = []
         for target in targets:
             state = self._states.setdefault(target.name, _State())
-            if state.task is None or state.task.done():
+            waited = time.monotonic() - state.started
+            if (state.task is None or state.task.done()) and waited >= (target.interval or 0.0) - 0.5:
                 due.append((target, state))
         limit = settle if settle is not None else max((t.timeout for t in targets), default=0) * 2 + 1
         # starts are spread over part of the wait, so answers arrive a few at a time and the event
@@ -319,6 +322,7 @@ class EndpointCollector:
         for index, (target, state) in enumerate(due):
             if pace:
                 await asyncio.sleep(max(0.0, began + index * pace - time.perf_counter()))
+            state.started = time.monotonic()
             state.task = asyncio.create_task(self._probe_gated(target, state), name=f"probe:{target.name}")
             started.append(state.task)
         if started:
