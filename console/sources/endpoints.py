@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -386,7 +387,9 @@ class EndpointCollector:
                 state.engine = None  # detect again when it answers: a restart may bring another engine
         if observed is Health.UP and engine is not None:
             was_down = state.shown not in (Health.UP, Health.DEGRADED)
-            identity_due = now - state.identity_at >= self.identity_every or was_down
+            # each endpoint on its own phase, so identity reads do not all land on one refresh
+            every = self.identity_every * (0.75 + 0.5 * (zlib.crc32(target.name.encode()) % 1000) / 1000)
+            identity_due = now - state.identity_at >= every or was_down
             jobs: list[Any] = [self._metrics(target, engine, state, now)]
             if identity_due:
                 jobs.append(self._identity(target, engine, state, now))
