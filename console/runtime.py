@@ -408,6 +408,7 @@ class Runtime:
                 canary_every=e.canary.every if e.canary.enabled else None,
                 canary_tokens=e.canary.max_tokens,
                 route=routes.get(e.name),
+                interval=e.interval,
             )
             for e in self.config.endpoints
         ]

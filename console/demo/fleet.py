@@ -164,8 +164,6 @@ class DemoFleet:
                     ("/version version", "0.32.0"),
                     ("/v1/models Qwen/Qwen3-8B", f"/models/models--Qwen--Qwen3-8B/snapshots/{QWEN3_8B_REV}"),
                 ),
-                uptime_1h=1.0,
-                uptime_24h=0.9993,
             ),
             EndpointRecord(
                 name="chat-b",
@@ -200,8 +198,6 @@ class DemoFleet:
                         f"/models/models--Qwen--Qwen3-8B/snapshots/{QWEN3_8B_NEW_REV}",
                     ),
                 ),
-                uptime_1h=1.0,
-                uptime_24h=1.0,
             ),
             EndpointRecord(
                 name="coder",
@@ -234,8 +230,6 @@ class DemoFleet:
                     ("/get_server_info revision", QWEN3_CODER_REV),
                 ),
                 errors=((t - 40, "KV cache 97% full (limit 95%)"),),
-                uptime_1h=1.0,
-                uptime_24h=0.998,
             ),
             EndpointRecord(
                 name="coder-fallback",
@@ -264,8 +258,6 @@ class DemoFleet:
                     ("/props build_info", "b6512-5e0b9c3a"),
                     ("/props model_path", "/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf"),
                 ),
-                uptime_1h=1.0,
-                uptime_24h=1.0,
             ),
             EndpointRecord(
                 name="embed",
@@ -285,8 +277,6 @@ class DemoFleet:
                     ("/api/version version", "0.12.6"),
                     ("/api/tags qwen3-embedding:8b", "sha256:" + "64c2" * 16),
                 ),
-                uptime_1h=1.0,
-                uptime_24h=1.0,
             ),
             EndpointRecord(
                 name="vision",
@@ -298,8 +288,6 @@ class DemoFleet:
                 pinned_model="Qwen/Qwen2.5-VL-7B-Instruct",
                 checked_at=t,
                 errors=((t - 65, "connection refused"), (t - 5, "connection refused")),
-                uptime_1h=0.0,
-                uptime_24h=0.912,
             ),
         )
 
