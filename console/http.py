@@ -201,8 +201,25 @@ def _transport_reason(exc: httpx.TransportError) -> str:
     text = _first_line(exc).lower()
     if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
         return "DNS lookup failed"
-    if "refused" in text:
+    if "refused" in text or _caused_by(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect ({_first_line(exc)})"
     if "certificate" in text or "ssl" in text:
         return "TLS error"
     return _first_line(exc)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        stack += [e for e in (current.__cause__, current.__context__) if e is not None]
+        stack += list(getattr(current, "exceptions", ()))
+    return False
