@@ -317,7 +317,7 @@ class FleetdeckApp(App[None]):
                 else:
                     self.notify(f"Bumped {bump.message}", title="Pin bumped", timeout=6, markup=False)
 
-        self.push_screen(PinBumpScreen(bump, self.runtime.pins_path), callback=confirmed)
+        self.push_screen(PinBumpScreen(bump, self.runtime.pins_label), callback=confirmed)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for index, pane in enumerate(self.panes):

@@ -283,6 +283,11 @@ class Runtime:
             signal_sources=sources,
         )
 
+    @property
+    def pins_label(self) -> str:
+        """The lock file as the operator should read it; the demo's is a temporary copy."""
+        return "fleet.lock (the demo's temporary copy)" if self.fleet is not None else str(self.pins_path)
+
     async def bump_pin(self, bump: PinBump) -> Pin:
         """Carry out a confirmed bump: journal, write the lock file, journal; then show the pins again."""
         if self.read_only:
