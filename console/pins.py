@@ -474,11 +474,16 @@ def breaking_notes(body: str) -> list[str]:
     return found
 
 
+# what an on-call engineer must read first about a pin comes first
+UPSTREAM_ORDER = ("gone", "renamed", "yanked", "license", "gated", "revision", "engine", "image")
+
+
 def upstream_state(pins: Sequence[Pin], signals: Sequence[Signal]) -> tuple[Upstream, ...]:
     """What upstream says about each pin: newer revision on its branch, newer engine release (and whether
     its notes mention breaking changes), licence or gating changed, repo renamed or gone, image tag moved.
 
-    Muted signals count for nothing; only the newest revision signal of each source counts.
+    Muted signals count for nothing; only the newest revision signal of each source counts. Each pin's
+    items come in UPSTREAM_ORDER, newest first within a kind.
     """
     live = [s for s in _newest_first(signals) if s.state is not SignalState.MUTED]
     latest_revision: dict[str, str] = {}
@@ -487,10 +492,8 @@ def upstream_state(pins: Sequence[Pin], signals: Sequence[Signal]) -> tuple[Upst
             latest_revision.setdefault(signal.source, signal.id)
     found: list[Upstream] = []
     for pin in pins:
-        for signal in live:
-            about = _about_pin(pin, signal, latest_revision)
-            if about is not None:
-                found.append(about)
+        about = [a for signal in live if (a := _about_pin(pin, signal, latest_revision)) is not None]
+        found.extend(sorted(about, key=lambda u: UPSTREAM_ORDER.index(u.kind)))
     return tuple(found)
 
 
