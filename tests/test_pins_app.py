@@ -133,3 +133,21 @@ def test_signal_body_renders_markdown_and_never_markup():
     assert "[red]stays[/red]" in text and "[link=https://evil]x[/link]" in text
     assert "Notes" in text and "## Notes" not in text  # the heading is rendered, not shown raw
     assert "• item one" in text
+
+
+async def test_demo_signals_come_from_the_real_collectors(frozen_clock):
+    """The demo polls its simulated upstream on loopback; a release published later arrives by itself."""
+    app = demo_app(frozen_clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        runtime = app.runtime
+        assert runtime.demo_upstream is not None and runtime.poller is not None
+        assert all(state.ok for state in runtime.poller.states())
+        assert not any(s.source == "github:ggml-org/llama.cpp" for s in runtime.snapshot.signals)
+        frozen_clock.advance(40)  # past the poll interval and the moment llama.cpp b6601 is published
+        await runtime.scheduler.run_once("signals")
+        await pilot.pause()
+        (release,) = [s for s in runtime.snapshot.signals if s.source == "github:ggml-org/llama.cpp"]
+        assert release.state is SignalState.NEW
+        assert release.reason == "newer engine release b6601 for pin qwen2.5-coder-7b"
+        assert len(runtime.poller.states()) == 7
