@@ -447,6 +447,9 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
         if signal.kind != "release" or not pin.engine_version or not newer_version(value, pin.engine_version):
             return None
         words = breaking_notes(signal.body)
+        family = model_family(pin.model)
+        if words and family and re.search(rf"\b{re.escape(family)}", signal.body, re.I):
+            words.append(f"{family} by name")  # the change may touch the very model this pin serves
         note = f" (notes mention {', '.join(words)})" if words else ""
         return upstream(
             "engine",
@@ -455,6 +458,12 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
             value.lstrip("v") if pin.engine_version[:1] != "v" else value,
         )
     return None
+
+
+def model_family(model: str) -> str:
+    """Qwen/Qwen3-Coder-30B-A3B-Instruct -> Qwen3: the name release notes use for a family."""
+    name = model.rsplit("/", 1)[-1]
+    return re.split(r"[-_.](?=\d+(?:\.\d+)?[BbMm]\b|[A-Za-z])", name, maxsplit=1)[0]
 
 
 def breaking_notes(body: str) -> list[str]:
@@ -492,8 +501,12 @@ def upstream_state(pins: Sequence[Pin], signals: Sequence[Signal]) -> tuple[Upst
             latest_revision.setdefault(signal.source, signal.id)
     found: list[Upstream] = []
     for pin in pins:
-        about = [a for signal in live if (a := _about_pin(pin, signal, latest_revision)) is not None]
-        found.extend(sorted(about, key=lambda u: UPSTREAM_ORDER.index(u.kind)))
+        about: dict[tuple[str, str], Upstream] = {}
+        for signal in live:
+            item = _about_pin(pin, signal, latest_revision)
+            if item is not None:  # one release seen on GitHub and on PyPI is one piece of news
+                about.setdefault((item.kind, item.bump_to or item.message), item)
+        found.extend(sorted(about.values(), key=lambda u: UPSTREAM_ORDER.index(u.kind)))
     return tuple(found)
 
 
