@@ -18,11 +18,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from console.actions import Action, Outcome, OutcomeKind, Plan
+from console.control import ControlError
 from console.model import Signal, SignalState
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
-from widgets.endpoint_pane import EndpointPane
+from widgets.confirm import ConfirmScreen
+from widgets.endpoint_detail import EndpointDetailScreen
+from widgets.endpoint_pane import ROUTE_KEY, EndpointPane
 from widgets.gpu_pane import GpuPane
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
@@ -36,6 +40,34 @@ from widgets.signal_pane import SignalPane
 # below either size the panes are shown one at a time, with a tab line naming them all
 NARROW_WIDTH = 120
 SHORT_HEIGHT = 30
+
+
+# the keys that move traffic; they act on the route of the target selected in the Endpoints pane
+ROUTE_KEYS = (
+    (
+        "R",
+        Action.ROLLBACK,
+        "Rollback",
+        "rollback",
+        "Endpoints: roll the selected route back to its stable target",
+    ),
+    (
+        "right_square_bracket",
+        Action.SHIFT_TOWARD,
+        "Shift toward",
+        "shift_toward",
+        "Endpoints: shift one step of traffic toward the selected target",
+    ),
+    (
+        "left_square_bracket",
+        Action.SHIFT_AWAY,
+        "Shift away",
+        "shift_away",
+        "Endpoints: shift one step of traffic away from the selected target",
+    ),
+    ("D", Action.DRAIN, "Drain", "drain", "Endpoints: drain the selected target"),
+    ("U", Action.UNDO, "Undo", "undo", "Endpoints: undo the last action on the selected route"),
+)
 
 
 class PaneChanged(Message):
@@ -86,6 +118,10 @@ class FleetdeckApp(App[None]):
         Binding("escape", "unzoom", "Back", show=False, id="pane.unzoom", tooltip="leave the zoomed pane"),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="this help: every key"),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="quit fleetdeck"),
+        *(
+            Binding(key, f"act('{action.value}')", title, show=False, id=f"route.{name}", tooltip=tooltip)
+            for key, action, title, name, tooltip in ROUTE_KEYS
+        ),
     ]
     # keys handled by the widgets themselves, listed so the help is complete
     TABLE_KEYS: ClassVar[list[tuple[str, str]]] = [
@@ -105,6 +141,7 @@ class FleetdeckApp(App[None]):
             SignalPane(runtime.clock),
         ]
         runtime.listeners.append(self._runtime_changed)
+        self.last_outcome: Outcome | None = None
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -121,6 +158,8 @@ class FleetdeckApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.runtime.config.console.theme:
+            self.theme = self.runtime.config.console.theme
         if self.runtime.config.keys:
             self.set_keymap(dict(self.runtime.config.keys))
         self.query_one(FleetHeader).show(self.runtime.snapshot, self.modes)
@@ -139,6 +178,9 @@ class FleetdeckApp(App[None]):
             await self.runtime.start(live=self.live)
         except StoreError as exc:
             self.exit(return_code=2, message=f"fleetdeck: {exc}")
+            return
+        for line in self.runtime.reconciled:
+            self.notify(line, title="Audit journal reconciled", severity="warning", timeout=30, markup=False)
 
     async def on_unmount(self) -> None:
         await self.runtime.close()
@@ -156,6 +198,8 @@ class FleetdeckApp(App[None]):
                 pane.show(snapshot)  # upstream state joins the two
             elif message.pane == "pins" and pane.pane_id == "endpoints":
                 pane.show(snapshot)  # drift markers
+        if isinstance(self.screen, EndpointDetailScreen):
+            self.screen.show(snapshot)
         for header in self.query(FleetHeader):  # none while the app is shutting down
             header.show(snapshot, self.modes)
 
@@ -234,6 +278,7 @@ class FleetdeckApp(App[None]):
         )
         return [
             ("Everywhere", [*rows(self.BINDINGS), palette, *self.TABLE_KEYS]),
+            ("Endpoints pane", rows(EndpointPane.BINDINGS)),
             ("Pins pane", rows(PinPane.BINDINGS)),
             ("Signals pane", rows(SignalPane.BINDINGS)),
         ]
@@ -319,6 +364,72 @@ class FleetdeckApp(App[None]):
 
         self.push_screen(PinBumpScreen(bump, self.runtime.pins_label), callback=confirmed)
 
+    # --- route actions: plan -> confirm -> execute ---
+
+    @property
+    def shown_pane(self) -> Pane:
+        return self.panes[self.zoomed if self.zoomed is not None else self.active]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act":
+            # gone entirely when read-only, and only live on the Endpoints pane
+            return not self.runtime.read_only and self.shown_pane.pane_id == "endpoints"
+        return True
+
+    def action_act(self, action: str) -> None:
+        actions = self.runtime.actions
+        if actions is None or self.runtime.read_only:
+            return
+        endpoint = self.query_one(EndpointPane).selected_key
+        if endpoint is not None and endpoint.startswith(ROUTE_KEY):  # the route's own row
+            route, endpoint = actions.routes.get(endpoint.removeprefix(ROUTE_KEY)), None
+        else:
+            route = actions.route_of(endpoint)
+        if route is None:
+            self.notify(
+                f"{endpoint or 'nothing'} is not a target of any route", severity="warning", timeout=4
+            )
+            return
+        self._plan(Action(action), route.name, endpoint)
+
+    @work(exclusive=True, group="action-plan", exit_on_error=False)
+    async def _plan(self, action: Action, route_name: str, endpoint: str | None) -> None:
+        actions = self.runtime.actions
+        assert actions is not None
+        try:
+            plan = await actions.plan(action, actions.routes[route_name], endpoint)
+        except ControlError as exc:
+            self.notify(str(exc), title="Cannot plan", severity="error", timeout=10, markup=False)
+            return
+        self.push_screen(ConfirmScreen(plan), callback=lambda confirmed: self._confirmed(plan, confirmed))
+
+    def _confirmed(self, plan: Plan, confirmed: bool | None) -> None:
+        self._sync_panes()
+        if confirmed:
+            self._execute(plan)
+
+    @work(exclusive=True, group="action-apply", exit_on_error=False)
+    async def _execute(self, plan: Plan) -> None:
+        outcome = await self.runtime.act(plan)
+        self.last_outcome = outcome
+        severity = "information" if outcome.ok else "error"
+        if outcome.ok:
+            message = f"{outcome.message} (verified in {outcome.elapsed_ms:.0f} ms)"
+        else:
+            message = outcome.message
+        title = {OutcomeKind.OK: "Done", OutcomeKind.STALE: "Nothing applied: the route changed"}.get(
+            outcome.kind, outcome.kind.value.upper()
+        )
+        self.notify(message, title=title, severity=severity, timeout=6 if outcome.ok else 30, markup=False)
+        if outcome.kind is OutcomeKind.STALE:
+            # the route changed underneath: plan again from what it is now, never overwrite it
+            self._plan(plan.action, plan.route.name, plan.endpoint)
+
+    @on(EndpointPane.DetailRequested)
+    def _endpoint_detail(self, message: EndpointPane.DetailRequested) -> None:
+        screen = EndpointDetailScreen(message.endpoint, self.runtime.snapshot)
+        self.push_screen(screen, callback=lambda _: self._sync_panes())
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for index, pane in enumerate(self.panes):
             yield SystemCommand(
@@ -338,6 +449,13 @@ class FleetdeckApp(App[None]):
         yield SystemCommand(
             "Mute signal source", "Mute the selected signal's source (m)", signals.action_mute
         )
+        if not self.runtime.read_only and self.runtime.actions and self.runtime.actions.routes:
+            for _key, action, title, _name, tooltip in ROUTE_KEYS:
+                yield SystemCommand(
+                    f"Route: {title}",
+                    tooltip.removeprefix("Endpoints: "),
+                    lambda a=action.value: self.action_act(a),
+                )
         pins = self.panes[2]
         assert isinstance(pins, PinPane)
         yield SystemCommand("Pin details", "Show the selected pin in full (Enter)", pins.action_open)

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from console import locations
 from console.config import Config, ConfigError, default_config, discover_config, load_config
+
+# --color -> the colour system Textual is told to use; read when Textual is imported
+COLOR_SYSTEMS = {"auto": None, "truecolor": "truecolor", "256": "256", "16": "standard", "none": None}
+
+
+def _apply_color(choice: str, env: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Set the colour system before Textual is imported; TERM and COLORTERM are never touched."""
+    system = COLOR_SYSTEMS[choice]
+    if system is not None:
+        env["TEXTUAL_COLOR_SYSTEM"] = system
+    if choice == "none":
+        env["NO_COLOR"] = "1"
 
 
 def _version() -> str:
@@ -37,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--read-only", action="store_true", default=argparse.SUPPRESS, help="no actions: watch only"
     )
+    common.add_argument(
+        "--color",
+        choices=sorted(COLOR_SYSTEMS),
+        default=argparse.SUPPRESS,
+        help="colours to use (default: auto, from the terminal; NO_COLOR is honoured)",
+    )
     parser = argparse.ArgumentParser(
         prog="fleetdeck",
         parents=[common],
@@ -64,7 +83,39 @@ def _parser() -> argparse.ArgumentParser:
         help="what to move (default: what upstream names, else revision)",
     )
     bump.add_argument("--yes", action="store_true", help="bump without asking")
+    audit = commands.add_parser("audit", parents=[common], help="print the journal of every action attempt")
+    audit.add_argument("--route", metavar="NAME", help="only this route")
+    audit.add_argument("--since", metavar="TIME", help="from this time on: an age (2h, 7d) or ISO 8601")
+    audit.add_argument("--until", metavar="TIME", help="up to this time: an age (2h, 7d) or ISO 8601")
+    audit.add_argument("--limit", type=int, default=500, help="at most this many entries (default 500)")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
+
+
+def _audit(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from console.audit import as_json, as_table, now, parse_time, read_journal
+    from console.store import StoreError
+
+    try:
+        since = parse_time(args.since, now()) if args.since else None
+        until = parse_time(args.until, now()) if args.until else None
+    except ValueError as exc:
+        return _fail(str(exc))
+    db = getattr(args, "db", None) or config.db_path
+    try:
+        entries = asyncio.run(read_journal(db, args.route, since, until, args.limit))
+    except StoreError as exc:
+        return _fail(str(exc))
+    if args.json:
+        for entry in entries:
+            print(as_json(entry))
+    elif entries:
+        print(as_table(entries))
+    else:
+        print("no journal entries match")
+    return 0
 
 
 def _fail(lines: list[str] | str) -> int:
@@ -110,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(config.signals)} signal sources, {len(config.routes)} routes)"
             )
             return 0
+        if command == "audit":
+            return _audit(args, _load(config_path)[0])
         if command == "demo":
             config, zero = _load(config_path) if config_path else (default_config(), False)
         else:
@@ -119,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(str(exc).splitlines())
 
+    _apply_color(getattr(args, "color", None) or config.console.color)
     from console.runtime import Mode, Runtime
 
     db = getattr(args, "db", None)
@@ -137,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     from console.app import FleetdeckApp
 
     app = FleetdeckApp(runtime)
+    if config.console.theme and config.console.theme not in app.available_themes:
+        known = ", ".join(sorted(app.available_themes))
+        return _fail(
+            f"{config.source_path}: console.theme: unknown theme {config.console.theme!r} (known: {known})"
+        )
     app.run()
     return app.return_code or 0
 

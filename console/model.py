@@ -74,6 +74,21 @@ class EndpointRecord:
     route: str | None = None
     weight: int | None = None
     checked_at: float = 0.0
+    ready: bool | None = None  # the pinned (or any) model is in the served list; None: list unread
+    ttft_p50: float | None = None  # seconds, last window
+    e2e_p95: float | None = None  # seconds, last window
+    error_rate: float | None = None  # 0-1, last window
+    preemptions: float | None = None  # in the last window
+    window_s: float | None = None  # span of the window behind the windowed figures
+    missing_metrics: tuple[str, ...] = ()  # names the engine should export but does not
+    canary_ttft: float | None = None  # seconds, end to end, from the last canary completion
+    tokenizer_revision: str | None = None
+    chat_template_sha256: str | None = None
+    identity: tuple[tuple[str, str], ...] = ()  # raw identity fields as received: (route and field, value)
+    errors: tuple[tuple[float, str], ...] = ()  # the last errors: (time, what)
+    observed: Health | None = None  # the newest result, which `health` follows after enough in a row
+    uptime_1h: float | None = None  # 0-1
+    uptime_24h: float | None = None  # 0-1
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
-
 from console.config import Config, resolve_secret
 from console.model import Drift, EndpointRecord, Pin, Upstream
 from console.pins import (
@@ -27,7 +25,7 @@ from console.pins import (
     short,
     upstream_state,
 )
-from console.sources.endpoints import EndpointTarget, probe_all
+from console.sources.endpoints import EndpointCollector, EndpointTarget
 from console.store import Store, StoreError
 
 
@@ -42,14 +40,21 @@ async def _served(config: Config) -> tuple[EndpointRecord, ...]:
             model=e.model,
             token=resolve_secret(e.token_env),
             timeout=e.timeout,
+            metrics_url=str(e.metrics_url) if e.metrics_url else None,
+            verify_tls=e.verify_tls,
+            ca_bundle=str(e.ca_bundle) if e.ca_bundle else None,
+            consecutive=1,  # one probe decides: there is no history to smooth here
         )
         for e in config.endpoints
         if e.pin
     ]
     if not targets:
         return ()
-    async with httpx.AsyncClient(timeout=5.0, follow_redirects=False) as client:
-        return await probe_all(client, targets)
+    collector = EndpointCollector()
+    try:
+        return await collector.collect(targets)
+    finally:
+        await collector.close()
 
 
 async def _upstream(db: Path, pins: Sequence[Pin]) -> tuple[Upstream, ...]:

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import httpx
 
+from console.actions import Actions, Outcome, Plan, Route, build_routes, with_routes
 from console.config import Config, resolve_secret
+from console.control import ControlError
+from console.control.demo import DemoBackend
 from console.demo import DemoFleet
 from console.demo.fake_nvml import FakeNvml
 from console.demo.upstream import POLL_EVERY, DemoUpstream
@@ -34,7 +37,7 @@ from console.pins import (
     upstream_state,
 )
 from console.scheduler import Scheduler
-from console.sources.endpoints import LOCAL_PORTS, EndpointTarget, probe_all
+from console.sources.endpoints import LOCAL_PORTS, EndpointCollector, EndpointTarget, with_uptime
 from console.sources.gpu_nvml import NvmlCollector
 from console.sources.signals import SignalPoller
 from console.sources.signals.configured import build_sources
@@ -43,6 +46,7 @@ from console.store import Store
 PANES = ("gpus", "endpoints", "pins", "signals")
 PRUNE_EVERY = 3600.0
 GPU_SAMPLE_EVERY = 5.0  # history keeps one GPU sample per 5 s, whatever the refresh
+UPTIME_EVERY = 60.0  # uptime over 1 h and 24 h moves slowly: read it from the store once a minute
 SIGNAL_TICK = 30.0  # how often the poller looks for sources that are due; each has its own interval
 
 
@@ -84,6 +88,12 @@ class Runtime:
         )
         self._last_prune = 0.0
         self._last_gpu_sample = 0.0
+        self.endpoint_collector = EndpointCollector(clock=clock)
+        self._uptime: dict[str, tuple[float | None, float | None]] = {}
+        self._last_uptime = -UPTIME_EVERY
+        self.actions: Actions | None = None
+        self.route_errors: dict[str, str] = {}
+        self.reconciled: list[str] = []
         self.pins_path = config.pins_path
         self.poller: SignalPoller | None = None
         self.demo_upstream: DemoUpstream | None = None
@@ -122,23 +132,47 @@ class Runtime:
         self.scheduler.add("pins", refresh.endpoints, self._collect_pins, self._failed("pins"))
         signals_every = 5.0 if self.mode is Mode.DEMO else min(SIGNAL_TICK, refresh.signals)
         self.scheduler.add("signals", signals_every, self._collect_signals, self._failed("signals"))
+        self.actions = Actions(
+            self._routes(),
+            self.store,
+            read_only=self.read_only,
+            operators=self.config.console.operators,
+        )
+        if self.actions.routes:
+            self.scheduler.add("routes", refresh.endpoints, self._collect_routes)
+
+    def _routes(self) -> dict[str, Route]:
+        if self.fleet is None:
+            return build_routes(self.config)
+        return {
+            r.name: Route(
+                r.name, r.stable, tuple(t.endpoint for t in r.targets), DemoBackend(r), protected=r.protected
+            )
+            for r in self.fleet.routes()
+        }
 
     async def start(self, live: bool = True) -> None:
         """Collect everything once, then (when live) keep collecting on each source's interval."""
         if self.store is None:
             await self.open()
+        assert self.actions is not None
+        # entries a crash left without an outcome are settled before anything else can act
+        self.reconciled = await self.actions.reconcile()
         await self.scheduler.run_all_once()
         if live:
             self.scheduler.start()
 
     async def close(self) -> None:
         await self.scheduler.stop()
+        if self.actions is not None:
+            await self.actions.close()
         if self.nvml is not None:
             await asyncio.to_thread(self.nvml.close)
         if self._client is not None:
             await self._client.aclose()
         if self.demo_upstream is not None:
             await asyncio.to_thread(self.demo_upstream.stop)
+        await self.endpoint_collector.close()
         if self.store is not None:
             await self.store.close()
         if self._tempdir is not None:
@@ -183,6 +217,7 @@ class Runtime:
         self._set("gpus", SourceStatus(PaneState.READY), gpus=records)
 
     def _endpoint_targets(self) -> list[EndpointTarget]:
+        routes = {target: route.name for route in self.config.routes for target in route.targets}
         targets = [
             EndpointTarget(
                 name=e.name,
@@ -192,6 +227,14 @@ class Runtime:
                 model=e.model,
                 token=resolve_secret(e.token_env),
                 timeout=e.timeout,
+                metrics_url=str(e.metrics_url) if e.metrics_url else None,
+                verify_tls=e.verify_tls,
+                ca_bundle=str(e.ca_bundle) if e.ca_bundle else None,
+                thresholds=e.thresholds,
+                consecutive=e.consecutive,
+                canary_every=e.canary.every if e.canary.enabled else None,
+                canary_tokens=e.canary.max_tokens,
+                route=routes.get(e.name),
             )
             for e in self.config.endpoints
         ]
@@ -222,8 +265,10 @@ class Runtime:
                     endpoints=(),
                 )
                 return
-            assert self._client is not None
-            records = await probe_all(self._client, targets)
+            # a probe still running after most of the interval is shown on a later tick, so a hanging
+            # server holds up no other endpoint
+            settle = max(1.0, self.config.console.refresh.endpoints * 0.8)
+            records = await self.endpoint_collector.collect(targets, settle=settle)
             if not records:
                 ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)
                 self._set(
@@ -235,13 +280,19 @@ class Runtime:
                     endpoints=(),
                 )
                 return
+        records = with_routes(records, self.snapshot.routes)
         assert self.store is not None
-        await self.store.add_endpoint_checks(records, ts=self.clock())
+        now = self.clock()
+        await self.store.add_endpoint_checks(records, ts=now)
+        if now - self._last_uptime >= UPTIME_EVERY or set(self._uptime) != {r.name for r in records}:
+            self._last_uptime = now
+            hour, day = await self.store.uptime_all(3600.0), await self.store.uptime_all(86400.0)
+            self._uptime = {r.name: (hour.get(r.name), day.get(r.name)) for r in records}
+        records = with_uptime(records, self._uptime)
         self._set("endpoints", SourceStatus(PaneState.READY), endpoints=records)
         await self._collect_pins()
 
     async def _collect_pins(self) -> None:
-        routes = self.fleet.routes() if self.fleet is not None else ()
         try:
             pins = await asyncio.to_thread(load_pins, self.pins_path)
         except PinsError as exc:
@@ -249,9 +300,7 @@ class Runtime:
             return
         if not pins:
             message = f"no pins: create {self.pins_path} with a [[pins]] entry per deployment"
-            self._set(
-                "pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=(), routes=routes
-            )
+            self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=())
             return
         drifts = compute_drift(pins, self.snapshot.endpoints)
         upstream = upstream_state(pins, self._signals)
@@ -262,7 +311,6 @@ class Runtime:
             drifts=drifts,
             upstream=upstream,
             signals=relate_signals(self._signals, upstream),
-            routes=routes,
         )
 
     async def _collect_signals(self) -> None:
@@ -321,3 +369,22 @@ class Runtime:
         assert self.store is not None
         await self.store.mute_source(source)
         await self._collect_signals()
+
+    # --- routes and actions ---
+
+    async def _collect_routes(self) -> None:
+        assert self.actions is not None
+        routes, self.route_errors = await self.actions.read_all()
+        status = self.snapshot.status.get("endpoints", SourceStatus(PaneState.LOADING))
+        self._set("endpoints", status, routes=routes, endpoints=with_routes(self.snapshot.endpoints, routes))
+
+    async def act(self, plan: Plan) -> Outcome:
+        """Run a confirmed plan, then show the route as read back and probe its endpoints again."""
+        assert self.actions is not None
+        outcome = await self.actions.execute(plan)
+        try:
+            await self._collect_routes()
+            await self._collect_endpoints()
+        except (ControlError, httpx.HTTPError) as exc:
+            self._failed("endpoints")(exc)
+        return outcome

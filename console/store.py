@@ -384,6 +384,15 @@ class Store:
         total, up = rows[0]
         return up / total if total else None
 
+    async def uptime_all(self, window: float) -> dict[str, float]:
+        """`uptime` of every endpoint with checks in the last `window` seconds, in one query."""
+        rows = await self._read(
+            "SELECT endpoint, count(*), coalesce(sum(health IN (?, ?)), 0) FROM endpoint_checks"
+            " WHERE ts >= ? GROUP BY endpoint",
+            (*_UP, self.clock() - window),
+        )
+        return {endpoint: up / total for endpoint, total, up in rows if total}
+
     async def prune(self, now: float | None = None) -> int:
         """Delete history older than the retention; returns the number of rows deleted."""
         cutoff = (self.clock() if now is None else now) - self.retention

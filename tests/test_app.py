@@ -30,7 +30,8 @@ async def test_wide_layout_shows_all_four_panes_with_data(frozen_clock):
         for pane in app.query(Pane):
             assert pane.state is PaneState.READY, pane.pane_id
         assert app.query_one("#pane-gpus DataTable", DataTable).row_count == 8
-        assert app.query_one("#pane-endpoints DataTable", DataTable).row_count == 6
+        # six endpoints and the two routes they are grouped under
+        assert app.query_one("#pane-endpoints DataTable", DataTable).row_count == 8
         assert app.query_one("#pane-pins DataTable", DataTable).row_count == 4
         assert app.query_one("#pane-signals DataTable", DataTable).row_count >= 3
         text = header_text(app)
@@ -182,10 +183,14 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
 def test_binding_ids_match_the_list_the_config_checks():
     from console.app import FleetdeckApp
     from console.keys import BINDING_IDS
+    from widgets.endpoint_pane import EndpointPane
     from widgets.pin_pane import PinPane
     from widgets.signal_pane import SignalPane
 
-    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *PinPane.BINDINGS, *SignalPane.BINDINGS]}
+    ids = {
+        b.id
+        for b in [*FleetdeckApp.BINDINGS, *EndpointPane.BINDINGS, *PinPane.BINDINGS, *SignalPane.BINDINGS]
+    }
     assert ids == set(BINDING_IDS)
 
 

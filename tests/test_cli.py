@@ -75,3 +75,33 @@ async def test_unusable_store_exits_2_with_one_line(tmp_path: Path):
         await pilot.pause()
     assert app.return_code == 2
     assert not_a_db.read_bytes() == b"this is not a database" * 100
+
+
+def test_color_choice_sets_the_colour_system_only():
+    from console.cli import _apply_color
+
+    for choice, expected in (("truecolor", "truecolor"), ("256", "256"), ("16", "standard")):
+        env: dict[str, str] = {"TERM": "xterm", "COLORTERM": "truecolor"}
+        _apply_color(choice, env)
+        assert env == {"TERM": "xterm", "COLORTERM": "truecolor", "TEXTUAL_COLOR_SYSTEM": expected}
+    env = {}
+    _apply_color("none", env)
+    assert env == {"NO_COLOR": "1"}
+    env = {}
+    _apply_color("auto", env)
+    assert env == {}
+
+
+def test_unknown_theme_is_named(tmp_path: Path):
+    config = tmp_path / "fleetdeck.toml"
+    config.write_text('[console]\ntheme = "solarised"\n')
+    result = fleetdeck("--config", str(config))
+    assert result.returncode == 2
+    assert "console.theme: unknown theme 'solarised'" in result.stderr
+    assert "ansi-dark" in result.stderr
+
+
+def test_bad_color_choice():
+    result = fleetdeck("--color", "sepia", "demo")
+    assert result.returncode == 2
+    assert "--color" in result.stderr

@@ -20,6 +20,10 @@ CORE = [
     "console.demo",
     "console.demo.fake_nvml",
     "console.locations",
+    "console.actions",
+    "console.control",
+    "console.control.haproxy",
+    "console.control.demo",
 ]
 
 

@@ -101,8 +101,10 @@ async def test_zero_config_finds_engines_on_local_ports(tmp_path: Path, monkeypa
 
     class Health(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = b"" if self.path == "/health" else b"not found"
-            self.send_response(200 if self.path == "/health" else 404)
+            models = b'{"object":"list","data":[{"id":"Qwen/Qwen3-8B","object":"model"}]}'
+            body = {"/health": b"", "/v1/models": models}.get(self.path, b"not found")
+            self.send_response(200 if self.path in ("/health", "/v1/models") else 404)
+            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

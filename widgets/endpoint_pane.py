@@ -1,18 +1,48 @@
-"""The Endpoints pane: health, identity, load and speed of every serving endpoint."""
+"""The Endpoints pane: health, identity, load and speed of every serving endpoint, grouped under the
+routes that split traffic between them. `/` filters; Enter opens the endpoint's detail view."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable, Input
 
-from console.model import FleetSnapshot, Health
+from console.model import EndpointRecord, FleetSnapshot, Health, RouteState
 from widgets.format import health, number, seconds
 from widgets.pane import Pane, Row, plain
+
+ROUTE_KEY = "route\x00"
+LOAD_FIGURES = {"running", "waiting"}
 
 
 def _model_name(model: str) -> str:
     return model.rsplit("/", 1)[-1]
+
+
+def missing_figures(ep: EndpointRecord) -> set[str]:
+    """Figures the endpoint's engine does not export (shown as N/A, never as 0)."""
+    figures = {entry.split(": ", 1)[0] for entry in ep.missing_metrics}
+    if "metrics" in figures:
+        figures |= {"running", "waiting", "kv_usage", "ttft", "output_tokens", "e2e", "errors"}
+    return figures
+
+
+def figure(value: str, name: str, missing: set[str]) -> Text | str:
+    if value == "–" and name in missing:
+        return Text("N/A", style="dim")
+    return value
+
+
+def matches(ep: EndpointRecord, needle: str) -> bool:
+    haystack = " ".join(
+        (ep.name, ep.engine, ep.health.value, ep.reason, ep.route or "", ep.url, *ep.served_models)
+    )
+    return needle.lower() in haystack.lower()
 
 
 class EndpointPane(Pane):
@@ -23,52 +53,182 @@ class EndpointPane(Pane):
     columns = (
         ("state", "State", 10),
         ("name", "Name", 14),
+        ("weight", "Wt", 4),
+        ("engine", "Engine", 9),
         ("model", "Model", 18),
         ("latency", "Lat", 5),
         ("load", "Run/Wt", 6),
         ("kv", "KV", 4),
         ("ttft", "TTFT95", 6),
         ("tps", "tok/s", 6),
-        ("engine", "Engine", 8),
-        ("route", "Route", 10),
+        ("uptime", "Up 24h", 6),
     )
     flex = {"model": 2, "name": 1}
+    DEFAULT_CSS = """
+    EndpointPane > Input.pane-filter { display: none; height: 1; border: none; padding: 0 1; }
+    EndpointPane.-filtering > Input.pane-filter { display: block; }
+    """
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="endpoint.filter", tooltip="filter endpoints by any text"),
+        Binding(
+            "enter",
+            "detail",
+            "Detail",
+            id="endpoint.detail",
+            tooltip="every fact of the selected endpoint, raw identity and last errors",
+        ),
+    ]
+
+    class DetailRequested(Message):
+        """The operator asked for the detail view of one endpoint."""
+
+        def __init__(self, endpoint: str) -> None:
+            super().__init__()
+            self.endpoint = endpoint
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield Input(placeholder="filter: name, engine, model, route, state…", classes="pane-filter")
+
+    # --- rows ---
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         drifting = {drift.endpoint for drift in snapshot.drifts}
+        endpoints = [ep for ep in snapshot.endpoints if not self.filter_text or matches(ep, self.filter_text)]
+        by_name = {ep.name: ep for ep in endpoints}
+        routes = {route.name: route for route in snapshot.routes}
+        for ep in snapshot.endpoints:  # routes known only from the config
+            if ep.route and ep.route not in routes:
+                routes[ep.route] = RouteState(name=ep.route, backend="", stable="")
         rows: list[Row] = []
-        for ep in snapshot.endpoints:
-            served = ", ".join(_model_name(m) for m in ep.served_models) or (
-                _model_name(ep.pinned_model) if ep.pinned_model else "–"
-            )
-            model = plain(served)
-            if ep.name in drifting:
-                model = Text.assemble(("≠ ", "bold magenta"), plain(served))
-            load = (
-                f"{number(ep.running)}/{number(ep.waiting)}"
-                if ep.running is not None or ep.waiting is not None
-                else "–"
-            )
-            route = f"{ep.route} {ep.weight}%" if ep.route and ep.weight is not None else (ep.route or "")
-            rows.append(
-                (
-                    ep.name,
-                    (
-                        health(ep.health),
-                        plain(ep.name),
-                        model,
-                        number(ep.latency_ms, "ms") if ep.health is not Health.DOWN else "–",
-                        load,
-                        number(ep.kv_usage * 100 if ep.kv_usage is not None else None, "%"),
-                        seconds(ep.ttft_p95),
-                        number(ep.tokens_per_s),
-                        plain(ep.engine),
-                        plain(route),
-                    ),
-                )
-            )
+        placed: set[str] = set()
+        for route in routes.values():
+            members = [t.endpoint for t in route.targets] or [
+                ep.name for ep in snapshot.endpoints if ep.route == route.name
+            ]
+            weights = {t.endpoint: t.weight for t in route.targets}
+            shown = [name for name in members if name in by_name]
+            if not shown:
+                placed.update(members)
+                continue
+            rows.append(self._route_row(route, [by_name[n] for n in shown]))
+            for name in shown:
+                ep = by_name[name]
+                weight = weights.get(name, ep.weight)
+                rows.append(self._row(ep, name in drifting, weight, indent=True))
+            placed.update(members)
+        rows.extend(
+            self._row(ep, ep.name in drifting, ep.weight) for ep in endpoints if ep.name not in placed
+        )
         return rows
+
+    def _route_row(self, route: RouteState, members: list[EndpointRecord]) -> Row:
+        down = sum(1 for ep in members if ep.health is Health.DOWN)
+        about = " · ".join(filter(None, (route.backend, f"stable {route.stable}" if route.stable else "")))
+        badge = Text("▾ route", style="bold")
+        return (
+            ROUTE_KEY + route.name,
+            (
+                badge,
+                plain(route.name, "bold"),
+                "",
+                "",
+                plain(about, "dim"),
+                "",
+                "",
+                "",
+                "",
+                "",
+                Text(f"{down} down", style="red") if down else "",
+            ),
+        )
+
+    def _row(self, ep: EndpointRecord, drifting: bool, weight: int | None, indent: bool = False) -> Row:
+        missing = missing_figures(ep)
+        served = ", ".join(_model_name(m) for m in ep.served_models)
+        if not served:
+            model = plain(_model_name(ep.pinned_model) if ep.pinned_model else "–", "dim")
+        elif drifting:
+            revision = f" {ep.served_revision[:7]}" if ep.served_revision else ""
+            model = Text.assemble(("≠ ", "bold magenta"), plain(served + revision))
+        elif ep.pinned_model and ep.pinned_model not in ep.served_models:
+            model = Text.assemble(("≠ ", "bold magenta"), plain(served))
+        else:
+            model = plain(served)
+        load = (
+            f"{number(ep.running)}/{number(ep.waiting)}"
+            if ep.running is not None or ep.waiting is not None
+            else figure("–", "running", missing)
+        )
+        uptime = ep.uptime_24h
+        return (
+            ep.name,
+            (
+                health(ep.health),
+                plain(("  " if indent else "") + ep.name),
+                f"{weight}%" if weight is not None else "",
+                plain(ep.engine),
+                model,
+                number(ep.latency_ms, "ms")
+                if ep.latency_ms is not None and ep.health is not Health.DOWN
+                else "–",
+                load,
+                figure(
+                    number(ep.kv_usage * 100 if ep.kv_usage is not None else None, "%"), "kv_usage", missing
+                ),
+                figure(seconds(ep.ttft_p95), "ttft", missing),
+                figure(number(ep.tokens_per_s), "output_tokens", missing),
+                number(uptime * 100 if uptime is not None else None, "%", 1 if uptime and uptime < 1 else 0),
+            ),
+        )
 
     def subtitle(self, snapshot: FleetSnapshot) -> str:
         up = sum(1 for ep in snapshot.endpoints if ep.health in (Health.UP, Health.DEGRADED))
-        return f"{up}/{len(snapshot.endpoints)} up"
+        text = f"{up}/{len(snapshot.endpoints)} up"
+        return f"{text} · filter: {self.filter_text}" if self.filter_text else text
+
+    # --- filter and detail ---
+
+    def action_filter(self) -> None:
+        self.add_class("-filtering")
+        self.query_one(Input).focus()
+
+    @on(Input.Changed)
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        self._drawn = None
+        self.sync()
+
+    @on(Input.Submitted)
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._leave_filter()
+
+    def _leave_filter(self) -> None:
+        if not self.filter_text:
+            self.remove_class("-filtering")
+        self.focus_content()
+
+    def key_escape(self) -> bool | None:
+        filter_input = self.query_one(Input)
+        if filter_input.has_focus:
+            if filter_input.value:
+                filter_input.value = ""
+            self._leave_filter()
+            return True
+        return None
+
+    def action_detail(self) -> None:
+        key = self.selected_key
+        if key is not None and not key.startswith(ROUTE_KEY):
+            self.post_message(self.DetailRequested(key))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_detail()

@@ -1,30 +1,30 @@
-"""Endpoint liveness: one health request per endpoint per tick, with its latency.
+"""Engine-aware endpoint probes: liveness, readiness, identity, load and speed, optional canary.
 
-The engine-aware probe (identity, metrics, readiness) builds on this.
+Each refresh reads the engine's health route (with its latency) and its metrics; the model list and
+identity routes are read on a slower cadence, and again whenever the endpoint's state changes. Every
+failure of a server, however hostile, becomes a state with a reason in words; a probe that hangs
+holds up no other endpoint, because each endpoint's probe runs as its own task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import ssl
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from console.config import ThresholdsConfig
 from console.model import EndpointRecord, Health
-
-HEALTH_PATHS: Mapping[str, str] = {
-    "vllm": "/health",
-    "sglang": "/health",
-    "tgi": "/health",
-    "llamacpp": "/health",
-    "ollama": "/api/version",
-    "triton": "/v2/health/ready",
-    "nim": "/v1/health/ready",
-    "openai": "/v1/models",
-    "auto": "/v1/models",
-}
+from console.sources import promtext
+from console.sources.engines import DETECT, ENGINES, FIGURES, Engine, Identity, expected_names, pick_name
 
 # the usual local ports of each engine, probed in zero-config mode
 LOCAL_PORTS: tuple[tuple[int, str], ...] = (
@@ -34,6 +34,24 @@ LOCAL_PORTS: tuple[tuple[int, str], ...] = (
     (11434, "ollama"),
 )
 
+JSON_LIMIT = 1 << 20  # bytes; an info route bigger than this is not an engine's
+METRICS_LIMIT = 8 << 20  # a busy vLLM with many models and LoRAs exports a few hundred KiB
+CONCURRENCY = 128  # endpoints probed at once
+IDENTITY_EVERY = 30.0  # seconds between model-list and identity reads while the state holds
+WINDOW = 60.0  # seconds of metrics history behind the windowed figures
+MAX_REDIRECTS = 3
+ERRORS_KEPT = 10
+SHOWN_FIGURES = ("running", "waiting", "kv_usage", "ttft", "output_tokens")  # the pane's columns
+
+
+class ProbeFailure(Exception):
+    """A request that did not give a usable answer; `health` says what that means for the endpoint."""
+
+    def __init__(self, reason: str, health: Health = Health.DOWN) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.health = health
+
 
 @dataclass(frozen=True)
 class EndpointTarget:
@@ -42,57 +60,653 @@ class EndpointTarget:
     engine: str = "auto"
     pin: str | None = None
     model: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     timeout: float = 5.0
     optional: bool = False  # zero-config guesses: left out when nothing listens
+    metrics_url: str | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    consecutive: int = 2
+    canary_every: float | None = None  # seconds; None means no canary
+    canary_tokens: int = 1
+    route: str | None = None
+    weight: int | None = None
 
 
-def _reason(exc: Exception) -> str:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+    elapsed_ms: float
+
+
+@dataclass
+class _Scrape:
+    at: float
+    samples: Mapping[str, float]
+    buckets: Mapping[str, tuple[tuple[float, float], ...]]
+
+
+@dataclass
+class _State:
+    """What the collector remembers about one endpoint between refreshes."""
+
+    engine: str | None = None
+    engine_note: str = ""
+    identity: Identity | None = None
+    identity_at: float = -1e18
+    identity_error: str | None = None
+    shown: Health | None = None
+    shown_reason: str = ""
+    pending: Health | None = None
+    pending_count: int = 0
+    scrapes: deque[_Scrape] = field(default_factory=lambda: deque(maxlen=64))
+    errors: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=ERRORS_KEPT))
+    canary_at: float = -1e18
+    canary_ttft: float | None = None
+    canary_error: str | None = None
+    record: EndpointRecord | None = None
+    task: asyncio.Task[EndpointRecord | None] | None = None
+
+
+def _reason(exc: BaseException, timeout: float) -> ProbeFailure:
+    if isinstance(exc, ProbeFailure):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ProbeFailure(f"no complete answer within {timeout:g}s")
     if isinstance(exc, httpx.ConnectTimeout):
-        return "connect timed out"
+        return ProbeFailure("connect timed out")
+    if isinstance(exc, httpx.ReadTimeout):
+        return ProbeFailure(f"no answer within {timeout:g}s")
+    if isinstance(exc, httpx.PoolTimeout):
+        return ProbeFailure("too many probes in flight", Health.UNKNOWN)
     if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.ConnectError):
-        text = str(exc).lower()
-        if "name or service not known" in text or "nodename nor servname" in text:
-            return "DNS lookup failed"
-        if "certificate" in text or "ssl" in text:
-            return "TLS error"
-        return "connection refused"
-    return type(exc).__name__
+        return ProbeFailure("timed out")
+    chain = _chain(exc)
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "certificate" in text or "[ssl" in text:
+        detail = "certificate not trusted" if "certificate" in text else "handshake failed"
+        return ProbeFailure(f"TLS error: {detail}")
+    if isinstance(exc, httpx.ConnectError | OSError):
+        if any(isinstance(e, socket.gaierror) for e in chain) or "name or service not known" in text:
+            return ProbeFailure("DNS lookup failed")
+        if any(isinstance(e, ConnectionRefusedError) for e in chain):
+            return ProbeFailure("connection refused")
+        if any(isinstance(e, ConnectionResetError) for e in chain):
+            return ProbeFailure("connection reset", Health.UNKNOWN)
+        return ProbeFailure("cannot connect")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return ProbeFailure("answer is not HTTP (garbage or a dropped connection)", Health.UNKNOWN)
+    if isinstance(exc, httpx.HTTPError | OSError):
+        return ProbeFailure(f"connection failed: {type(exc).__name__}")
+    raise exc
 
 
-async def probe(client: httpx.AsyncClient, target: EndpointTarget, clock=time.time) -> EndpointRecord | None:
-    url = target.url.rstrip("/") + HEALTH_PATHS.get(target.engine, "/health")
-    headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
-    started = time.perf_counter()
-    base = {
-        "name": target.name,
-        "url": target.url,
-        "engine": target.engine,
-        "pin": target.pin,
-        "pinned_model": target.model,
-        "checked_at": clock(),
-    }
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and every cause behind it (httpx wraps the socket's own error twice)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _ssl_context(target: EndpointTarget) -> ssl.SSLContext | bool:
+    if not target.verify_tls:
+        return False
+    if target.ca_bundle is None:
+        return True
     try:
-        response = await client.get(url, headers=headers, timeout=target.timeout)
-    except (httpx.HTTPError, OSError) as exc:
-        if target.optional:
-            return None
-        return EndpointRecord(**base, health=Health.DOWN, reason=_reason(exc))
-    latency = (time.perf_counter() - started) * 1000
-    if response.is_success:
-        return EndpointRecord(**base, health=Health.UP, reason="healthy", latency_ms=latency)
-    return EndpointRecord(
-        **base,
-        health=Health.DOWN,
-        reason=f"HTTP {response.status_code} from health check",
-        latency_ms=latency,
-    )
+        return ssl.create_default_context(cafile=target.ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ProbeFailure(f"ca_bundle {target.ca_bundle} unusable: {exc}", Health.UNKNOWN) from None
 
 
-async def probe_all(
-    client: httpx.AsyncClient, targets: Sequence[EndpointTarget]
+class EndpointCollector:
+    """Probes every endpoint on each refresh and keeps what it needs between refreshes."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        concurrency: int = CONCURRENCY,
+        identity_every: float = IDENTITY_EVERY,
+        window: float = WINDOW,
+    ) -> None:
+        self.clock = clock
+        self.identity_every = identity_every
+        self.window = window
+        self._states: dict[str, _State] = {}
+        self._clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
+        self._gate = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+
+    # --- HTTP ---
+
+    def _client(self, target: EndpointTarget) -> httpx.AsyncClient:
+        key = (target.verify_tls, target.ca_bundle)
+        client = self._clients.get(key)
+        if client is None:
+            client = httpx.AsyncClient(
+                verify=_ssl_context(target),
+                follow_redirects=False,
+                limits=httpx.Limits(
+                    max_connections=self._concurrency * 4,
+                    max_keepalive_connections=4096,
+                    keepalive_expiry=60.0,
+                ),
+                timeout=httpx.Timeout(5.0),
+                trust_env=False,
+            )
+            self._clients[key] = client
+        return client
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        tasks = [s.task for s in self._states.values() if s.task is not None and not s.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def request(
+        self,
+        target: EndpointTarget,
+        path: str,
+        *,
+        method: str = "GET",
+        limit: int = JSON_LIMIT,
+        body: Any = None,
+        url: str | None = None,
+    ) -> Answer:
+        """One request with connect/read/whole-request limits, a size cap and same-host redirects only."""
+        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+        current = url or target.url.rstrip("/") + path
+        origin = urlsplit(current)[:2]
+        timeout = httpx.Timeout(target.timeout, connect=min(target.timeout, 3.0))
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(target.timeout):
+                for _ in range(MAX_REDIRECTS + 1):
+                    async with self._client(target).stream(
+                        method, current, headers=headers, json=body, timeout=timeout
+                    ) as response:
+                        if response.is_redirect:
+                            location = urljoin(current, response.headers.get("location", ""))
+                            if urlsplit(location)[:2] != origin:
+                                host = urlsplit(location).netloc or "?"
+                                raise ProbeFailure(
+                                    f"{path} redirects to another host ({host}); not followed", Health.UNKNOWN
+                                )
+                            current = location
+                            continue
+                        length = response.headers.get("content-length", "")
+                        if length.isdigit() and int(length) > limit:
+                            raise ProbeFailure(
+                                f"{path} answer too big ({_size(int(length))})", Health.UNKNOWN
+                            )
+                        chunks: list[bytes] = []
+                        size = 0
+                        async for chunk in response.aiter_raw():
+                            size += len(chunk)
+                            if size > limit:
+                                raise ProbeFailure(f"{path} answer over {_size(limit)}", Health.UNKNOWN)
+                            chunks.append(chunk)
+                        return Answer(
+                            response.status_code,
+                            response.headers.get("content-type", ""),
+                            b"".join(chunks),
+                            (time.perf_counter() - started) * 1000,
+                        )
+                raise ProbeFailure(f"{path}: more than {MAX_REDIRECTS} redirects", Health.UNKNOWN)
+        except Exception as exc:  # noqa: BLE001 -- every failure becomes a reason
+            raise _reason(exc, target.timeout) from None
+
+    async def get_json(self, target: EndpointTarget, path: str, method: str = "GET") -> Any:
+        answer = await self.request(target, path, method=method, body={} if method == "POST" else None)
+        return _json(answer, path)
+
+    # --- refresh ---
+
+    async def collect(
+        self, targets: Sequence[EndpointTarget], settle: float | None = None
+    ) -> tuple[EndpointRecord, ...]:
+        """Start a probe of every endpoint whose last one has finished; wait for them up to `settle`
+        seconds (default: as long as the slowest timeout); return the newest record of each endpoint."""
+        names = {t.name for t in targets}
+        for name in list(self._states):
+            if name not in names:
+                state = self._states.pop(name)
+                if state.task is not None:
+                    state.task.cancel()
+        started: list[asyncio.Task[EndpointRecord | None]] = []
+        for target in targets:
+            state = self._states.setdefault(target.name, _State())
+            if state.task is None or state.task.done():
+                state.task = asyncio.create_task(
+                    self._probe_gated(target, state), name=f"probe:{target.name}"
+                )
+                started.append(state.task)
+        if started:
+            limit = settle if settle is not None else max(t.timeout for t in targets) * 2 + 1
+            await asyncio.wait(started, timeout=limit)
+        records = []
+        for target in targets:
+            state = self._states[target.name]
+            if state.record is None and target.optional:
+                continue
+            if state.record is None:
+                record = EndpointRecord(
+                    name=target.name,
+                    url=target.url,
+                    engine=target.engine if target.engine != "auto" else "unknown",
+                    health=Health.UNKNOWN,
+                    reason="first probe in progress",
+                    pin=target.pin,
+                    pinned_model=target.model,
+                    route=target.route,
+                    weight=target.weight,
+                    checked_at=self.clock(),
+                )
+            else:
+                record = state.record
+            records.append(record)
+        return tuple(records)
+
+    async def _probe_gated(self, target: EndpointTarget, state: _State) -> EndpointRecord | None:
+        async with self._gate:
+            record = await self.probe(target, state)
+        if record is not None:
+            state.record = record
+        return record
+
+    async def probe_one(self, target: EndpointTarget) -> EndpointRecord | None:
+        """Probe one endpoint now (its state is kept for the next call)."""
+        state = self._states.setdefault(target.name, _State())
+        record = await self.probe(target, state)
+        if record is not None:
+            state.record = record
+        return record
+
+    async def probe(self, target: EndpointTarget, state: _State) -> EndpointRecord | None:
+        now = self.clock()
+        facts: dict[str, Any] = {}
+        problems: list[str] = []
+        try:
+            engine = await self._engine(target, state)
+            health = await self.request(target, engine.health)
+            facts["latency_ms"] = health.elapsed_ms
+            _check_health(engine, health)
+            if engine.ready:
+                _check_health(engine, await self.request(target, engine.ready), ready=True)
+            observed = Health.UP
+        except ProbeFailure as failure:
+            if target.optional and state.record is None:
+                return None
+            observed, problems = failure.health, [failure.reason]
+            engine = ENGINES.get(state.engine or target.engine)
+        if observed is Health.UP and engine is not None:
+            was_down = state.shown not in (Health.UP, Health.DEGRADED)
+            identity_due = now - state.identity_at >= self.identity_every or was_down
+            jobs: list[Any] = [self._metrics(target, engine, state, now)]
+            if identity_due:
+                jobs.append(self._identity(target, engine, state, now))
+            await asyncio.gather(*jobs)
+            if target.canary_every and now - state.canary_at >= target.canary_every:
+                await self._canary(target, engine, state, now)  # after identity: it names the model
+            observed, problems = _judge(target, state, facts, self._figures(engine, state, now, facts))
+        elif engine is not None:
+            state.identity_at = -1e18  # read identity again as soon as it answers
+        for problem in problems:
+            if observed is not Health.UP:
+                state.errors.append((now, problem))
+        return self._record(target, state, engine, observed, problems, facts, now)
+
+    # --- engine and identity ---
+
+    async def _engine(self, target: EndpointTarget, state: _State) -> Engine:
+        if target.engine != "auto":
+            state.engine = target.engine
+            return ENGINES[target.engine]
+        if state.engine is not None:
+            return ENGINES[state.engine]
+
+        async def attempt(path: str, accept: Callable[[Any], bool]) -> bool:
+            try:
+                return accept(await self.get_json(target, path))
+            except ProbeFailure:
+                return False
+
+        results = await asyncio.gather(*(attempt(path, accept) for _, path, accept in DETECT))
+        for (name, path, _), found in zip(DETECT, results, strict=True):
+            if found:
+                state.engine = name
+                state.engine_note = f"auto: detected {ENGINES[name].label} from {path}"
+                return ENGINES[name]
+        # nothing recognisable: say why, from the plainest route there is
+        await self.get_json(target, "/v1/models")
+        raise ProbeFailure("auto: no engine recognised (no known info route answered)", Health.UNKNOWN)
+
+    async def _identity(self, target: EndpointTarget, engine: Engine, state: _State, now: float) -> None:
+        routes: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+
+        async def read(path: str, method: str = "GET") -> None:
+            try:
+                routes[path] = await self.get_json(target, path, method)
+            except ProbeFailure as failure:
+                errors[path] = failure.reason
+
+        paths = [(p, "GET") for p in engine.info]
+        if engine.models:
+            paths.append((engine.models, engine.models_method))
+        await asyncio.gather(*(read(p, m) for p, m in paths))
+        state.identity_at = now
+        if engine.models and engine.models not in routes:
+            state.identity = None
+            state.identity_error = errors.get(engine.models, f"{engine.models} unreadable")
+            return
+        assert engine.identify is not None
+        state.identity = engine.identify(routes)
+        state.identity_error = None
+
+    # --- metrics ---
+
+    async def _metrics(self, target: EndpointTarget, engine: Engine, state: _State, now: float) -> None:
+        if engine.metrics is None and target.metrics_url is None:
+            return
+        path = engine.metrics or "/metrics"
+        try:
+            answer = await self.request(target, path, limit=METRICS_LIMIT, url=target.metrics_url)
+        except ProbeFailure as failure:
+            state.errors.append((now, f"metrics: {failure.reason}"))
+            return
+        if answer.status == 404:
+            return
+        if not 200 <= answer.status < 300:
+            state.errors.append((now, f"metrics: HTTP {answer.status} from {path}"))
+            return
+        try:
+            text = answer.body.decode("utf-8")
+            exposition = promtext.parse(text, path)
+        except (UnicodeDecodeError, promtext.ExpositionError) as exc:
+            reason = f"{path} is not Prometheus text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            state.errors.append((now, f"metrics: {reason}"))
+            return
+        state.scrapes.append(_Scrape(now, exposition.samples, exposition.buckets))
+        while len(state.scrapes) > 2 and now - state.scrapes[1].at >= self.window:
+            state.scrapes.popleft()
+
+    def _figures(self, engine: Engine, state: _State, now: float, facts: dict[str, Any]) -> dict[str, Any]:
+        """Gauges from the newest scrape, windowed figures from it and the oldest scrape in the window."""
+        figures: dict[str, Any] = {"missing": []}
+        if not state.scrapes or state.scrapes[-1].at != now:
+            if engine.metrics is None:
+                figures["missing"] = [f"metrics: {engine.label} exports none"]
+            else:
+                figures["missing"] = [f"metrics: {engine.metrics} not exported or unreadable"]
+            return figures
+        new = state.scrapes[-1]
+        old = state.scrapes[0] if len(state.scrapes) > 1 else None
+        version = state.identity.engine_version if state.identity else None
+
+        def present(name: str) -> bool:
+            return promtext.canon(name) in new.samples or name in new.buckets
+
+        def value(scrape: _Scrape | None, name: str) -> float | None:
+            return scrape.samples.get(promtext.canon(name)) if scrape is not None else None
+
+        for figure in FIGURES:
+            name = pick_name(engine, figure, present, version)
+            if name is None:
+                if figure in engine.names:
+                    names = " or ".join(expected_names(engine, figure, version))
+                    figures["missing"].append(f"{figure}: {names}")
+                elif figure in SHOWN_FIGURES:
+                    figures["missing"].append(f"{figure}: not exported by {engine.label}")
+                continue
+            if figure in ("running", "waiting", "kv_usage"):
+                figures[figure] = value(new, name)
+            elif figure in ("ttft", "e2e"):
+                delta = promtext.bucket_delta(
+                    new.buckets.get(name, ()), old.buckets.get(name) if old else None
+                )
+                if delta is not None:
+                    figures[f"{figure}_p50"] = promtext.quantile(0.5, delta)
+                    figures[f"{figure}_p95"] = promtext.quantile(0.95, delta)
+            elif old is not None:
+                figures[f"{figure}_delta"] = promtext.counter_delta(value(new, name) or 0.0, value(old, name))
+        span = new.at - old.at if old is not None else 0.0
+        if span > 0 and figures.get("output_tokens_delta") is not None:
+            figures["tokens_per_s"] = figures["output_tokens_delta"] / span
+        errors_delta = figures.get("errors_delta")
+        requests_name = pick_name(engine, "requests", present, version)
+        if old is not None and requests_name is not None:
+            requests = promtext.counter_delta(value(new, requests_name) or 0.0, value(old, requests_name))
+            if requests and errors_delta is not None:
+                total = requests + (errors_delta if engine.name == "triton" else 0.0)
+                figures["error_rate"] = min(1.0, errors_delta / total) if total else None
+        figures["window_s"] = span or None
+        return figures
+
+    # --- canary ---
+
+    async def _canary(self, target: EndpointTarget, engine: Engine, state: _State, now: float) -> None:
+        state.canary_at = now
+        if engine.canary is None:
+            state.canary_error = f"{engine.label} has no completion route for a canary"
+            return
+        model = target.model or (
+            state.identity.served_models[0] if state.identity and state.identity.served_models else None
+        )
+        if model is None:
+            state.canary_error = "canary: no model to ask (set model in the config)"
+            return
+        if engine.name == "ollama":
+            body = {
+                "model": model,
+                "prompt": "Hi",
+                "stream": True,
+                "options": {"num_predict": target.canary_tokens},
+            }
+        else:
+            body = {"model": model, "prompt": "Hi", "max_tokens": target.canary_tokens, "stream": True}
+        started = time.perf_counter()
+        try:
+            answer = await self._first_chunk(target, engine.canary, body)
+        except ProbeFailure as failure:
+            state.canary_error, state.canary_ttft = f"canary: {failure.reason}", None
+            return
+        if not 200 <= answer.status < 300:
+            state.canary_error, state.canary_ttft = f"canary: HTTP {answer.status} from {engine.canary}", None
+            return
+        state.canary_ttft, state.canary_error = time.perf_counter() - started, None
+
+    async def _first_chunk(self, target: EndpointTarget, path: str, body: Any) -> Answer:
+        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+        url = target.url.rstrip("/") + path
+        started = time.perf_counter()
+        try:
+            async with (
+                asyncio.timeout(target.timeout),
+                self._client(target).stream("POST", url, headers=headers, json=body) as response,
+            ):
+                first = b""
+                async for chunk in response.aiter_raw():
+                    if chunk.strip():
+                        first = chunk[:256]
+                        break
+                return Answer(
+                    response.status_code,
+                    response.headers.get("content-type", ""),
+                    first,
+                    (time.perf_counter() - started) * 1000,
+                )
+        except Exception as exc:  # noqa: BLE001
+            raise _reason(exc, target.timeout) from None
+
+    # --- the record ---
+
+    def _record(
+        self,
+        target: EndpointTarget,
+        state: _State,
+        engine: Engine | None,
+        observed: Health,
+        problems: list[str],
+        facts: dict[str, Any],
+        now: float,
+    ) -> EndpointRecord:
+        reason = "; ".join(problems) if problems else "healthy"
+        shown, shown_reason = _hold(state, observed, reason, target.consecutive)
+        identity = state.identity or Identity()
+        figures = facts.get("figures", {})
+        ready = facts.get("ready")
+        fields = list(identity.fields)
+        if state.engine_note:
+            fields.insert(0, ("engine", state.engine_note))
+        return EndpointRecord(
+            name=target.name,
+            url=target.url,
+            engine=engine.name if engine is not None else "unknown",
+            health=shown,
+            reason=shown_reason,
+            latency_ms=facts.get("latency_ms"),
+            served_models=identity.served_models,
+            served_revision=identity.served_revision,
+            engine_version=identity.engine_version,
+            pin=target.pin,
+            pinned_model=target.model,
+            running=figures.get("running"),
+            waiting=figures.get("waiting"),
+            kv_usage=figures.get("kv_usage"),
+            ttft_p95=figures.get("ttft_p95"),
+            tokens_per_s=figures.get("tokens_per_s"),
+            route=target.route,
+            weight=target.weight,
+            checked_at=now,
+            ready=ready,
+            ttft_p50=figures.get("ttft_p50"),
+            e2e_p95=figures.get("e2e_p95"),
+            error_rate=figures.get("error_rate"),
+            preemptions=figures.get("preemptions_delta"),
+            window_s=figures.get("window_s"),
+            missing_metrics=tuple(figures.get("missing", ())),
+            canary_ttft=state.canary_ttft,
+            tokenizer_revision=identity.tokenizer_revision,
+            chat_template_sha256=identity.chat_template_sha256,
+            identity=tuple(fields),
+            errors=tuple(state.errors),
+            observed=observed,
+        )
+
+
+def _hold(state: _State, observed: Health, reason: str, consecutive: int) -> tuple[Health, str]:
+    """The shown state changes only after `consecutive` results agree; the first result shows at once."""
+    if state.shown is None or observed is state.shown:
+        state.shown, state.shown_reason = observed, reason
+        state.pending, state.pending_count = None, 0
+        return observed, reason
+    if observed is state.pending:
+        state.pending_count += 1
+    else:
+        state.pending, state.pending_count = observed, 1
+    if state.pending_count >= consecutive:
+        state.shown, state.shown_reason = observed, reason
+        state.pending, state.pending_count = None, 0
+        return observed, reason
+    count = f"{state.pending_count} of {consecutive}"
+    held = f"{state.shown_reason} (now {observed.value}: {reason}; {count} to change)"
+    return state.shown, held
+
+
+def _check_health(engine: Engine, answer: Answer, ready: bool = False) -> None:
+    what = "readiness" if ready else "health"
+    path = (engine.ready if ready else engine.health) or ""
+    if answer.status in (401, 403):
+        raise ProbeFailure(f"HTTP {answer.status} from {path}: token missing or rejected")
+    if engine.name == "llamacpp" and answer.status == 503:
+        raise ProbeFailure("loading model")
+    if not 200 <= answer.status < 300:
+        raise ProbeFailure(f"HTTP {answer.status} from {what} route {path}")
+    if engine.name in ("llamacpp", "ollama", "openai"):
+        # these answer health with JSON: an answer that is not theirs is not the engine
+        data = _json(answer, path)
+        if engine.name == "llamacpp" and isinstance(data, Mapping) and data.get("status") not in ("ok", None):
+            raise ProbeFailure(f"health says {str(data.get('status'))[:40]}")
+
+
+def _json(answer: Answer, path: str) -> Any:
+    if answer.status in (401, 403):
+        raise ProbeFailure(f"HTTP {answer.status} from {path}: token missing or rejected")
+    if not 200 <= answer.status < 300:
+        raise ProbeFailure(f"HTTP {answer.status} from {path}", Health.UNKNOWN)
+    kind = answer.content_type.split(";", 1)[0].strip().lower()
+    if "json" not in kind:
+        raise ProbeFailure(f"{path} answered {kind or 'no content type'}, not JSON", Health.UNKNOWN)
+    try:
+        return json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ProbeFailure(f"{path} answered invalid JSON", Health.UNKNOWN) from None
+
+
+def _judge(
+    target: EndpointTarget, state: _State, facts: dict[str, Any], figures: dict[str, Any]
+) -> tuple[Health, list[str]]:
+    """The state of an endpoint whose health route answered: ready? within every threshold?"""
+    facts["figures"] = figures
+    limits = target.thresholds
+    identity = state.identity
+    if identity is None:
+        facts["ready"] = None
+        return Health.UNKNOWN, [f"alive, readiness unknown: {state.identity_error or 'model list unread'}"]
+    served = identity.served_models
+    ready = target.model in served if target.model is not None else bool(served)
+    facts["ready"] = ready
+    if not ready:
+        if target.model is not None:
+            listed = ", ".join(served[:3]) or "nothing"
+            return Health.DOWN, [f"not ready: {target.model} not served (serves {listed})"]
+        return Health.DOWN, ["not ready: no model served"]
+    problems: list[str] = []
+    latency = facts.get("latency_ms")
+    if latency is not None and latency > limits.latency * 1000:
+        problems.append(f"slow: health {latency:.0f}ms (limit {limits.latency * 1000:.0f}ms)")
+    ttft = figures.get("ttft_p95")
+    if ttft is not None and ttft > limits.ttft_p95:
+        problems.append(f"TTFT p95 {ttft:.2f}s (limit {limits.ttft_p95:g}s)")
+    if state.canary_ttft is not None and state.canary_ttft > limits.ttft_p95:
+        problems.append(f"canary TTFT {state.canary_ttft:.2f}s (limit {limits.ttft_p95:g}s)")
+    if state.canary_error:
+        problems.append(state.canary_error)
+    waiting = figures.get("waiting")
+    if waiting is not None and waiting > limits.queue_waiting:
+        problems.append(f"queue {waiting:.0f} waiting (limit {limits.queue_waiting})")
+    kv = figures.get("kv_usage")
+    if kv is not None and kv > limits.kv_usage:
+        problems.append(f"KV cache {kv * 100:.0f}% full (limit {limits.kv_usage * 100:.0f}%)")
+    error_rate = figures.get("error_rate")
+    if error_rate is not None and error_rate > limits.error_rate:
+        problems.append(f"errors {error_rate * 100:.1f}% (limit {limits.error_rate * 100:.1f}%)")
+    return (Health.DEGRADED, problems) if problems else (Health.UP, [])
+
+
+def _size(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.0f} {unit}"
+    return f"{n} B"
+
+
+def with_uptime(
+    records: Sequence[EndpointRecord], uptime: Mapping[str, tuple[float | None, float | None]]
 ) -> tuple[EndpointRecord, ...]:
-    results = await asyncio.gather(*(probe(client, target) for target in targets))
-    return tuple(record for record in results if record is not None)
+    """Records with their 1 h and 24 h uptime filled in from the store."""
+    return tuple(
+        replace(r, uptime_1h=uptime[r.name][0], uptime_24h=uptime[r.name][1]) if r.name in uptime else r
+        for r in records
+    )

@@ -1,0 +1,541 @@
+"""Actions on routes: rollback, shift, drain, undo.
+
+Every action is a plan first (before -> after, the exact requests, the backend's dry run); confirmed, it
+runs as: journal the intent -> read the backend again (a changed route stops it) -> apply -> read back and
+compare -> journal the outcome. A crash in between leaves an `intent` row that `reconcile()` settles at the
+next start by reading the backend.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from console.config import (
+    Config,
+    EnvoyBackend,
+    HaproxyBackend,
+    KubernetesBackend,
+    RouteConfig,
+    WebhookBackend,
+)
+from console.control import (
+    DRAIN,
+    READY,
+    CheckResult,
+    Conflict,
+    ControlBackend,
+    ControlError,
+    Intent,
+    describe,
+    effective,
+    from_journal,
+    reorder,
+    same_split,
+    shares,
+    to_journal,
+)
+from console.model import EndpointRecord, RouteState, RouteTarget
+from console.store import AuditOutcome, Store
+
+
+class Action(StrEnum):
+    ROLLBACK = "rollback"
+    SHIFT_TOWARD = "shift-toward"
+    SHIFT_AWAY = "shift-away"
+    DRAIN = "drain"
+    UNDO = "undo"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A configured route and the backend that holds it."""
+
+    name: str
+    stable: str
+    endpoints: tuple[str, ...]
+    backend: ControlBackend
+    step: int = 10
+    max_step: int = 50
+    protected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    user: str  # the person: the sudo caller when run through sudo
+    login: str  # the OS user the console runs as
+    ssh_client: str | None = None
+
+    @property
+    def journal_name(self) -> str:
+        return self.user if self.user == self.login else f"{self.user} (sudo as {self.login})"
+
+
+def current_operator(env: Mapping[str, str] = os.environ) -> Operator:
+    login = getpass.getuser()
+    ssh = (env.get("SSH_CLIENT") or env.get("SSH_CONNECTION") or "").split()
+    return Operator(user=env.get("SUDO_USER") or login, login=login, ssh_client=ssh[0] if ssh else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What an action would do, shown before anything is sent."""
+
+    route: Route
+    action: Action
+    endpoint: str | None
+    before: RouteState
+    after: RouteState
+    moved: int  # percent of the route's traffic that changes target
+    requests: tuple[str, ...] = ()
+    dry_run: str = ""
+    refusal: str = ""  # non-empty: this plan cannot be applied, and why
+    blocked: str = ""  # non-empty: valid, but this console may not confirm it (read-only, operators)
+    needs_typing: bool = False
+    undo_of: int | None = None
+
+    @property
+    def title(self) -> str:
+        what = {
+            Action.ROLLBACK: f"Roll back {self.route.name} to {self.route.stable}",
+            Action.SHIFT_TOWARD: f"Shift {self.route.name} toward {self.endpoint}",
+            Action.SHIFT_AWAY: f"Shift {self.route.name} away from {self.endpoint}",
+            Action.DRAIN: f"Drain {self.endpoint} from {self.route.name}",
+            Action.UNDO: f"Undo the last action on {self.route.name}",
+        }
+        return what[self.action]
+
+    @property
+    def can_confirm(self) -> bool:
+        return not self.refusal and not self.blocked
+
+    def rows(self) -> list[tuple[str, str, str, int, int]]:
+        """(endpoint, before, after, share before, share after) per target, in the route's order."""
+        old, new = shares(self.before), shares(self.after)
+        after = {t.endpoint: t for t in self.after.targets}
+        result = []
+        for target in self.before.targets:
+            later = after.get(target.endpoint, target)
+            result.append(
+                (target.endpoint, _weight(target), _weight(later), old[target.endpoint], new[target.endpoint])
+            )
+        return result
+
+
+class OutcomeKind(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    STALE = "stale"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: OutcomeKind
+    message: str
+    state: RouteState | None = None  # the route as read back (or as found, when stale)
+    entry_id: int | None = None
+    elapsed_ms: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is OutcomeKind.OK
+
+
+def _weight(target: RouteTarget) -> str:
+    return f"{target.weight}" + ("" if target.state == READY else f" {target.state}")
+
+
+# --- planning: pure functions of (route, current state) ---------------------------------------------
+
+
+def _with(current: RouteState, changes: Mapping[str, tuple[int, str]]) -> RouteState:
+    return replace(
+        current,
+        targets=tuple(
+            RouteTarget(t.endpoint, *changes[t.endpoint]) if t.endpoint in changes else t
+            for t in current.targets
+        ),
+    )
+
+
+def _resplit(current: RouteState, new_shares: Mapping[str, int], ready: str | None = None) -> RouteState:
+    """Ready targets get their new share as weight; `ready` is made ready; the others keep theirs."""
+    changes = {}
+    for t in current.targets:
+        if t.state == READY or t.endpoint == ready:
+            changes[t.endpoint] = (new_shares.get(t.endpoint, 0), READY)
+    return _with(current, changes)
+
+
+def plan_rollback(route: Route, current: RouteState) -> tuple[RouteState, str]:
+    now = shares(current)
+    if now.get(route.stable) == 100:
+        return current, f"nothing to roll back: {route.stable} already has all the traffic"
+    new = {name: (100 if name == route.stable else 0) for name in now}
+    return _resplit(current, new, ready=route.stable), ""
+
+
+def plan_shift(route: Route, current: RouteState, endpoint: str, toward: bool) -> tuple[RouteState, str]:
+    now = shares(current)
+    if sum(now.values()) == 0:
+        return current, "the route has no weight at all; roll back first"
+    new = dict(now)
+    if toward:
+        move = min(route.step, 100 - now[endpoint])
+        if move == 0:
+            return current, f"{endpoint} already has all the traffic"
+        new[endpoint] += move
+        left = move
+        donors = sorted((n for n in now if n != endpoint and now[n] > 0), key=lambda n: -now[n])
+        for name in donors:
+            take = min(left, new[name])
+            new[name] -= take
+            left -= take
+        return _resplit(current, new, ready=endpoint), ""
+    move = min(route.step, now[endpoint])
+    if move == 0:
+        return current, f"{endpoint} has no traffic to shift away"
+    ready = [t.endpoint for t in current.targets if t.state == READY and t.endpoint != endpoint]
+    if not ready:
+        return current, f"no other ready target to take traffic from {endpoint}"
+    receiver = route.stable if route.stable in ready else max(ready, key=lambda n: now[n])
+    new[endpoint] -= move
+    new[receiver] += move
+    return _resplit(current, new), ""
+
+
+def plan_drain(route: Route, current: RouteState, endpoint: str, has_states: bool) -> tuple[RouteState, str]:
+    target = next(t for t in current.targets if t.endpoint == endpoint)
+    if target.state != READY or (not has_states and target.weight == 0):
+        return current, f"{endpoint} is already drained"
+    if has_states:
+        return _with(current, {endpoint: (target.weight, DRAIN)}), ""
+    now = shares(current)
+    rest = {n: s for n, s in now.items() if n != endpoint}
+    total = sum(rest.values())
+    if total == 0:
+        return _with(current, {endpoint: (0, READY)}), ""
+    new = {n: s * 100 // total for n, s in rest.items()}
+    biggest = max(new, key=lambda n: new[n])
+    new[biggest] += 100 - sum(new.values())
+    new[endpoint] = 0
+    return _resplit(current, new), ""
+
+
+def moved(before: RouteState, after: RouteState) -> int:
+    old, new = shares(before), shares(after)
+    return sum(max(0, new.get(n, 0) - old.get(n, 0)) for n in set(old) | set(new))
+
+
+# --- building routes from the config -----------------------------------------------------------------
+
+
+def build_backend(route: RouteConfig, config: Config | None = None) -> ControlBackend:
+    backend = route.backend
+    if isinstance(backend, HaproxyBackend):
+        from console.control.haproxy import HaproxyBackend as Haproxy
+
+        return Haproxy(
+            route.name, backend.address, backend.haproxy_backend, route.targets, route.stable, route.protected
+        )
+    if isinstance(backend, EnvoyBackend):
+        from console.control.envoy import EnvoyBackend as Envoy
+
+        return Envoy(route.name, backend, route.targets, route.stable, route.protected)
+    if isinstance(backend, KubernetesBackend):
+        from console.control.kubernetes import PATHS, KubernetesRoute
+
+        if backend.resource in PATHS:
+            return KubernetesRoute(route.name, backend, route.targets, route.stable, route.protected)
+        from console.control.unsupported import UnsupportedBackend
+
+        return UnsupportedBackend(route.name, f"kubernetes {backend.resource}", route.targets, route.stable)
+    if isinstance(backend, WebhookBackend):
+        from console.control.webhook import WebhookRoute
+
+        return WebhookRoute(route.name, backend, route.targets, route.stable, route.protected)
+    from console.control.unsupported import UnsupportedBackend
+
+    return UnsupportedBackend(route.name, backend.kind, route.targets, route.stable)
+
+
+def build_routes(config: Config) -> dict[str, Route]:
+    return {
+        r.name: Route(
+            name=r.name,
+            stable=r.stable,
+            endpoints=tuple(r.targets),
+            backend=build_backend(r, config),
+            step=r.step,
+            max_step=r.max_step,
+            protected=r.protected,
+        )
+        for r in config.routes
+    }
+
+
+def with_routes(
+    endpoints: tuple[EndpointRecord, ...], routes: tuple[RouteState, ...]
+) -> tuple[EndpointRecord, ...]:
+    """Endpoint records carrying their route's name and their share of its traffic."""
+    placed: dict[str, tuple[str, int]] = {}
+    for route in routes:
+        for name, share in shares(route).items():
+            placed[name] = (route.name, share)
+    result = []
+    for record in endpoints:
+        if record.name in placed:
+            name, share = placed[record.name]
+            if (record.route, record.weight) != (name, share):
+                record = replace(record, route=name, weight=share)
+        result.append(record)
+    return tuple(result)
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+
+class Actions:
+    """Plans and runs actions on the configured routes, journalling every attempt in the store."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        store: Store,
+        *,
+        read_only: bool = False,
+        operators: list[str] | tuple[str, ...] = (),
+        operator: Operator | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.routes = dict(routes)
+        self.store = store
+        self.read_only = read_only
+        self.operators = tuple(operators)
+        self.operator = operator or current_operator()
+        self._clock = clock
+
+    def route_of(self, endpoint: str | None) -> Route | None:
+        """The route an endpoint is a target of (or the route of that name)."""
+        if endpoint is None:
+            return None
+        if endpoint in self.routes:
+            return self.routes[endpoint]
+        return next((r for r in self.routes.values() if endpoint in r.endpoints), None)
+
+    def may_act(self) -> str:
+        """Why this console may not confirm actions, or "" when it may."""
+        if self.read_only:
+            return "read-only: actions are off (--read-only or console.read_only)"
+        if self.operators and self.operator.user not in self.operators:
+            return (
+                f"{self.operator.user} is not in console.operators; you can see the plan but not confirm it"
+            )
+        return ""
+
+    async def read(self, route: Route) -> RouteState:
+        state = await route.backend.read()
+        return replace(reorder(state, list(route.endpoints)), name=route.name, protected=route.protected)
+
+    async def read_all(self) -> tuple[tuple[RouteState, ...], dict[str, str]]:
+        """Every route as its backend holds it now, and the routes that could not be read (why)."""
+        states, errors = [], {}
+        for route in self.routes.values():
+            try:
+                states.append(await self.read(route))
+            except ControlError as exc:
+                errors[route.name] = str(exc)
+        return tuple(states), errors
+
+    async def plan(self, action: Action, route: Route, endpoint: str | None = None) -> Plan:
+        current = await self.read(route)
+        if endpoint is not None and endpoint not in route.endpoints:
+            endpoint = None
+        undo_of = None
+        if action is Action.ROLLBACK:
+            after, refusal = plan_rollback(route, current)
+        elif action is Action.UNDO:
+            after, refusal, undo_of = await self._plan_undo(route, current)
+        elif endpoint is None:
+            after, refusal = current, "select a target of the route in the Endpoints pane"
+        elif action is Action.DRAIN:
+            after, refusal = plan_drain(route, current, endpoint, route.backend.has_states)
+        else:
+            after, refusal = plan_shift(route, current, endpoint, toward=action is Action.SHIFT_TOWARD)
+        amount = moved(current, after)
+        if not refusal and sum(effective(t) for t in after.targets) == 0:
+            refusal = "this would leave the route with no weight at all"
+        if not refusal and action is not Action.ROLLBACK and amount > route.max_step:
+            refusal = (
+                f"this moves {amount}% of the traffic, more than the route's max_step of {route.max_step}%"
+            )
+        ready_after = [t for t in after.targets if effective(t) > 0]
+        needs_typing = (
+            route.protected
+            or amount >= 100
+            or action is Action.ROLLBACK
+            or (action is Action.DRAIN and len(ready_after) == 1)
+        )
+        check = CheckResult((), "")
+        blocked = self.may_act()
+        if not refusal:
+            try:
+                intent = Intent(action.value, endpoint or "", self.operator.journal_name)
+                check = await route.backend.check(current, after, intent)
+            except ControlError as exc:
+                refusal = f"dry run failed: {exc}"
+            if check.requests and not check.writable:
+                blocked = blocked or check.reason
+        return Plan(
+            route=route,
+            action=action,
+            endpoint=endpoint,
+            before=current,
+            after=after,
+            moved=amount,
+            requests=check.requests,
+            dry_run=check.dry_run,
+            refusal=refusal,
+            blocked=blocked,
+            needs_typing=needs_typing,
+            undo_of=undo_of,
+        )
+
+    async def _plan_undo(self, route: Route, current: RouteState) -> tuple[RouteState, str, int | None]:
+        done = [e for e in await self.store.audit_entries(route=route.name) if e.outcome is AuditOutcome.OK]
+        if not done:
+            return current, f"nothing to undo: no completed action on {route.name} in the journal", None
+        last = done[0]
+        if not same_split(current, from_journal(current, last.after)):
+            return (
+                current,
+                f"{route.name} changed since entry #{last.id} ({last.action}); undo would overwrite it",
+                last.id,
+            )
+        return from_journal(current, last.before), "", last.id
+
+    async def execute(self, plan: Plan) -> Outcome:
+        """Apply a confirmed plan; every attempt is journalled, refused ones too."""
+        start = self._clock()
+        route = plan.route
+        blocked = plan.refusal or self.may_act()
+        action = plan.action.value + (f" #{plan.undo_of}" if plan.undo_of else "")
+        if plan.endpoint and plan.action not in (Action.ROLLBACK, Action.UNDO):
+            action += f" {plan.endpoint}"
+        entry = await self.store.journal_intent(
+            operator=self.operator.journal_name,
+            ssh_client=self.operator.ssh_client,
+            route=route.name,
+            backend=route.backend.label,
+            action=action,
+            before=to_journal(plan.before),
+            after=to_journal(plan.after),
+        )
+        journalled = self._clock()
+        if blocked:
+            await self.store.journal_outcome(entry, AuditOutcome.REFUSED, blocked)
+            return Outcome(OutcomeKind.REFUSED, blocked, entry_id=entry)
+        try:
+            now = await self.read(route)
+        except ControlError as exc:
+            message = f"nothing applied: cannot read {route.name} before applying: {exc}"
+            await self.store.journal_outcome(entry, AuditOutcome.FAILED, message)
+            return Outcome(OutcomeKind.FAILED, message, entry_id=entry)
+        reread = self._clock()
+        if not same_split(now, plan.before):
+            message = (
+                f"nothing applied: {route.name} changed since the plan was shown; it is now {describe(now)}"
+            )
+            await self.store.journal_outcome(entry, AuditOutcome.REFUSED, message)
+            return Outcome(OutcomeKind.STALE, message, state=now, entry_id=entry)
+        try:
+            intent = Intent(plan.action.value, plan.endpoint or "", self.operator.journal_name)
+            await route.backend.apply(plan.before, plan.after, intent)
+        except ControlError as exc:
+            return await self._after_failure(plan, entry, exc, start)
+        applied = self._clock()
+        try:
+            state = await self.read(route)
+        except ControlError as exc:
+            message = f"applied, but reading {route.name} back failed: {exc}"
+            await self.store.journal_outcome(entry, AuditOutcome.UNKNOWN, message)
+            return Outcome(OutcomeKind.UNKNOWN, message, entry_id=entry)
+        verified = self._clock()
+        timings = {
+            "journal_intent_ms": (journalled - start) * 1000,
+            "reread_ms": (reread - journalled) * 1000,
+            "apply_ms": (applied - reread) * 1000,
+            "verify_ms": (verified - applied) * 1000,
+        }
+        if same_split(state, plan.after):
+            message = f"{plan.title}: done; {route.name} is now {describe(state)}"
+            await self.store.journal_outcome(entry, AuditOutcome.OK, f"verified: {describe(state)}")
+            return Outcome(OutcomeKind.OK, message, state, entry, (verified - start) * 1000, timings=timings)
+        message = (
+            f"MISMATCH after {plan.title.lower()}: {route.backend.label} shows {describe(state)},"
+            f" planned {describe(plan.after)}"
+        )
+        await self.store.journal_outcome(entry, AuditOutcome.FAILED, message)
+        return Outcome(OutcomeKind.FAILED, message, state, entry, (verified - start) * 1000, timings=timings)
+
+    async def _after_failure(self, plan: Plan, entry: int, exc: ControlError, start: float) -> Outcome:
+        route = plan.route
+        try:
+            state: RouteState | None = await self.read(route)
+        except ControlError:
+            state = None
+        where = f"it is now {describe(state)}" if state is not None else "its state could not be read back"
+        if isinstance(exc, Conflict):
+            message = f"nothing applied: {route.name} changed underneath ({exc}); {where}"
+            await self.store.journal_outcome(entry, AuditOutcome.REFUSED, message)
+            return Outcome(OutcomeKind.STALE, message, state, entry, (self._clock() - start) * 1000)
+        kind = OutcomeKind.FAILED if state is not None else OutcomeKind.UNKNOWN
+        message = f"{plan.title} failed: {exc}; {where}"
+        await self.store.journal_outcome(entry, AuditOutcome(kind.value), message)
+        return Outcome(kind, message, state, entry, (self._clock() - start) * 1000)
+
+    async def reconcile(self) -> list[str]:
+        """Settle journal entries left at `intent` by a crash, by reading each route's backend."""
+        settled = []
+        for entry in await self.store.pending_intents():
+            route = self.routes.get(entry.route)
+            if route is None:
+                outcome, detail = (
+                    AuditOutcome.UNKNOWN,
+                    "reconciled at start: the route is no longer configured",
+                )
+            else:
+                try:
+                    state = await self.read(route)
+                except ControlError as exc:
+                    outcome, detail = AuditOutcome.UNKNOWN, f"reconciled at start: cannot read backend: {exc}"
+                else:
+                    if same_split(state, from_journal(state, entry.after)):
+                        outcome, detail = (
+                            AuditOutcome.OK,
+                            f"reconciled at start: backend shows the planned split ({describe(state)})",
+                        )
+                    elif same_split(state, from_journal(state, entry.before)):
+                        outcome, detail = (
+                            AuditOutcome.FAILED,
+                            f"reconciled at start: not applied; backend shows {describe(state)}",
+                        )
+                    else:
+                        outcome, detail = (
+                            AuditOutcome.UNKNOWN,
+                            f"reconciled at start: backend shows {describe(state)}, neither before nor after",
+                        )
+            await self.store.journal_outcome(entry.id, outcome, detail)
+            settled.append(f"audit #{entry.id} ({entry.action} on {entry.route}): {outcome.value}; {detail}")
+        return settled
+
+    async def close(self) -> None:
+        for route in self.routes.values():
+            await route.backend.close()

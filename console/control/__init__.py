@@ -1,0 +1,127 @@
+"""Control backends: adapters to the control planes that hold a route's traffic split.
+
+Every backend speaks one small protocol: `read()` returns the route as the backend holds it now;
+`check(before, after)` validates a change without making it (the backend's dry run where it has one);
+`apply(before, after)` makes it. Errors are `ControlError` with a one-line message naming the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from console.model import RouteState, RouteTarget
+
+READY, DRAIN, MAINT = "ready", "drain", "maint"
+
+
+class ControlError(Exception):
+    """A backend refused or failed a call; the message is one line that names the backend."""
+
+
+class ReadOnlyBackend(ControlError):
+    """The credentials reach the backend but may not change it (operator socket, 403)."""
+
+
+class Conflict(ControlError):
+    """The object changed between read and write (409, a failed `test` op)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """Why a change is made, for backends whose requests carry it (a webhook's body)."""
+
+    action: str = ""
+    endpoint: str = ""
+    operator: str = ""
+
+
+NO_INTENT = Intent()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What the backend said about a change it was shown but did not make."""
+
+    requests: tuple[str, ...]  # the exact lines or bodies that apply() will send
+    dry_run: str  # the backend's verdict, in words
+    writable: bool = True
+    reason: str = ""  # why not writable
+
+
+class ControlBackend(Protocol):
+    kind: str
+    has_states: bool  # whether targets can be drained / put in maintenance, besides their weight
+
+    @property
+    def label(self) -> str:
+        """Where the split lives, in words (kind, address, object), for the plan and the journal."""
+        ...
+
+    async def read(self) -> RouteState: ...
+
+    async def check(
+        self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT
+    ) -> CheckResult: ...
+
+    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def effective(target: RouteTarget) -> int:
+    """The weight a target really gets: none while draining or in maintenance."""
+    return target.weight if target.state == READY else 0
+
+
+def shares(route: RouteState) -> dict[str, int]:
+    """Percent of traffic per target (largest remainder, so they sum to exactly 100; all 0 if none)."""
+    weights = {t.endpoint: effective(t) for t in route.targets}
+    total = sum(weights.values())
+    if total <= 0:
+        return dict.fromkeys(weights, 0)
+    exact = {name: weight * 100 / total for name, weight in weights.items()}
+    result = {name: int(value) for name, value in exact.items()}
+    left = 100 - sum(result.values())
+    for name in sorted(exact, key=lambda n: (result[n] - exact[n], n))[:left]:
+        result[name] += 1
+    return result
+
+
+def same_split(a: RouteState, b: RouteState) -> bool:
+    """Whether two reads show the same weights and states for every target."""
+    return {t.endpoint: (t.weight, t.state) for t in a.targets} == {
+        t.endpoint: (t.weight, t.state) for t in b.targets
+    }
+
+
+def describe(route: RouteState) -> str:
+    """`chat-a 90, chat-b 10 (drain)`: a route's split in one line."""
+    parts = []
+    for t in route.targets:
+        parts.append(f"{t.endpoint} {t.weight}" + ("" if t.state == READY else f" ({t.state})"))
+    return ", ".join(parts) or "no targets"
+
+
+def to_journal(route: RouteState) -> dict[str, object]:
+    return {"targets": {t.endpoint: {"weight": t.weight, "state": t.state} for t in route.targets}}
+
+
+def from_journal(route: RouteState, data: Mapping[str, object]) -> RouteState:
+    """The journalled split of `route` (a `to_journal` dict) as a RouteState."""
+    targets = data.get("targets", {})
+    assert isinstance(targets, Mapping)
+    return replace(
+        route,
+        targets=tuple(
+            RouteTarget(name, int(value["weight"]), str(value.get("state", READY)))
+            for name, value in targets.items()
+        ),
+    )
+
+
+def reorder(route: RouteState, endpoints: list[str]) -> RouteState:
+    """`route` with its targets in the configured order (backends list them in their own)."""
+    by_name = {t.endpoint: t for t in route.targets}
+    return replace(route, targets=tuple(by_name[name] for name in endpoints if name in by_name))

@@ -1,0 +1,144 @@
+"""Real servers on loopback for the control tests: HTTP backends that say who they are, and HAProxy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def need_binary(name: str, path: str | None = None) -> str:
+    """The binary's path; missing, a failure in CI and a skip that says why elsewhere."""
+    found = path if path and os.path.exists(path) else shutil.which(name)
+    if found is None:
+        message = f"{name} is not installed (CI installs it: .ci/run)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+class _Named(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = self.server.name.encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@contextmanager
+def named_server(name: str) -> Iterator[int]:
+    """An HTTP server on loopback answering every GET with its name; yields its port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Named)
+    server.name = name  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Haproxy:
+    frontend: int
+    admin: str  # host:port of the admin-level runtime socket
+    admin_unix: str
+    operator: str  # host:port of the operator-level runtime socket
+    process: subprocess.Popen[bytes]
+
+    def split(self, requests: int = 200) -> Counter[str]:
+        """Send requests through the frontend, one connection each; count who answered."""
+        seen: Counter[str] = Counter()
+        with httpx.Client(timeout=5.0) as client:
+            for _ in range(requests):
+                response = client.get(f"http://127.0.0.1:{self.frontend}/", headers={"Connection": "close"})
+                seen[response.text] += 1
+        return seen
+
+
+HAPROXY_CFG = """
+global
+    stats socket ipv4@127.0.0.1:{admin} level admin
+    stats socket {admin_unix} mode 600 level admin
+    stats socket ipv4@127.0.0.1:{operator} level operator
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend chat
+    bind 127.0.0.1:{frontend}
+    default_backend qwen_chat
+backend qwen_chat
+    balance roundrobin
+    server a 127.0.0.1:{port_a} weight {weight_a}
+    server b 127.0.0.1:{port_b} weight {weight_b}
+"""
+
+
+@contextmanager
+def haproxy(tmp_path: Path, weight_a: int = 90, weight_b: int = 10) -> Iterator[Haproxy]:
+    """A real HAProxy on loopback balancing `chat-a` and `chat-b` servers (a, b) with those weights."""
+    binary = need_binary("haproxy", "/usr/sbin/haproxy")
+    with named_server("chat-a") as port_a, named_server("chat-b") as port_b:
+        ports = {"admin": free_port(), "operator": free_port(), "frontend": free_port()}
+        cfg = tmp_path / "haproxy.cfg"
+        unix = tmp_path / "admin.sock"
+        cfg.write_text(
+            HAPROXY_CFG.format(
+                **ports,
+                admin_unix=unix,
+                port_a=port_a,
+                port_b=port_b,
+                weight_a=weight_a,
+                weight_b=weight_b,
+            )
+        )
+        process = subprocess.Popen(
+            [binary, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", ports["admin"]), timeout=0.2).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        err = process.stderr.read().decode() if process.stderr else ""
+                        raise RuntimeError(f"haproxy did not start: {err}") from None
+                    time.sleep(0.02)
+            yield Haproxy(
+                frontend=ports["frontend"],
+                admin=f"127.0.0.1:{ports['admin']}",
+                admin_unix=str(unix),
+                operator=f"127.0.0.1:{ports['operator']}",
+                process=process,
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
