@@ -117,34 +117,21 @@ class DriftCheck:
     shown: Callable[[str], str] = str
 
 
-def _served(name: str) -> Callable[[EndpointRecord], str | None]:
-    """An endpoint field read by name, so checks can name identity fields newer endpoint records add."""
-    return lambda endpoint: getattr(endpoint, name, None) or None
-
-
 # Adding a served identity field to EndpointRecord and a line here is all drift needs.
 DRIFT_CHECKS: tuple[DriftCheck, ...] = (
-    DriftCheck("revision", _served("served_revision"), lambda p: p.revision, _same_revision, short),
+    DriftCheck("revision", lambda e: e.served_revision, lambda p: p.revision, _same_revision, short),
     DriftCheck(
         "tokenizer revision",
-        _served("served_tokenizer_revision"),
+        lambda e: e.tokenizer_revision,
         lambda p: p.tokenizer_revision,
         _same_revision,
         short,
     ),
-    DriftCheck("engine version", _served("engine_version"), lambda p: p.engine_version, _same_version),
-    DriftCheck("image", _served("served_image"), lambda p: p.image, _same_digest, short),
+    DriftCheck("engine version", lambda e: e.engine_version, lambda p: p.engine_version, _same_version),
     DriftCheck(
         "chat template",
-        _served("chat_template_sha256"),
+        lambda e: e.chat_template_sha256,
         lambda p: p.chat_template_sha256,
-        _same_revision,
-        short,
-    ),
-    DriftCheck(
-        "generation config",
-        _served("generation_config_sha256"),
-        lambda p: p.generation_config_sha256,
         _same_revision,
         short,
     ),
