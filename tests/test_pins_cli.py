@@ -113,3 +113,41 @@ def test_pins_with_a_broken_lock_file(tmp_path: Path):
     result = fleetdeck("pins", cwd=tmp_path)
     assert result.returncode == 2
     assert f"{tmp_path / 'fleet.lock'}: pins[0].model: required" in result.stderr
+
+
+def test_pins_shows_drift_of_a_real_endpoint(tmp_path: Path):
+    """A loopback vLLM-shaped server serving another snapshot than the pin: drift in words."""
+    from tests.replay import ReplayServer
+
+    with ReplayServer() as vllm:
+        vllm.raw("/health", "")
+        vllm.json("/version", {"version": "0.33.0"})
+        vllm.json(
+            "/v1/models",
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "Qwen/Qwen3-8B",
+                        "object": "model",
+                        "owned_by": "vllm",
+                        "root": f"/models/models--Qwen--Qwen3-8B/snapshots/{REV_B}",
+                        "max_model_len": 32768,
+                    }
+                ],
+            },
+        )
+        vllm.raw("/metrics", "# no samples yet\n", headers={"Content-Type": "text/plain; version=0.0.4"})
+        setup(tmp_path, [])
+        (tmp_path / "fleetdeck.toml").write_text(
+            '[console]\ndb = "store.sqlite"\n'
+            f'[[endpoints]]\nname = "chat-a"\nurl = "{vllm.url}"\nengine = "vllm"\npin = "qwen3-8b"\n'
+        )
+        result = fleetdeck("pins", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (pin,) = json.loads(result.stdout)["pins"]
+    assert [d["message"] for d in pin["drift"]] == [
+        "serves revision 3f2a91c, pinned 8b1e0d4",
+        "serves engine version 0.33.0, pinned 0.32.0",
+    ]
+    assert {d["endpoint"] for d in pin["drift"]} == {"chat-a"}
