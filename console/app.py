@@ -28,6 +28,7 @@ from widgets.confirm import ConfirmScreen
 from widgets.endpoint_detail import EndpointDetailScreen
 from widgets.endpoint_pane import ROUTE_KEY, EndpointPane
 from widgets.gpu_pane import GpuPane
+from widgets.gpu_processes import GpuProcessScreen
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
 from widgets.pane import Pane
@@ -198,10 +199,19 @@ class FleetdeckApp(App[None]):
                 pane.show(snapshot)  # upstream state joins the two
             elif message.pane == "pins" and pane.pane_id == "endpoints":
                 pane.show(snapshot)  # drift markers
-        if isinstance(self.screen, EndpointDetailScreen):
-            self.screen.show(snapshot)
+        screen = self.screen
+        if isinstance(screen, EndpointDetailScreen) or (
+            message.pane == "gpus" and isinstance(screen, GpuProcessScreen)
+        ):
+            screen.show(snapshot)
         for header in self.query(FleetHeader):  # none while the app is shutting down
             header.show(snapshot, self.modes)
+
+    @on(GpuPane.ProcessesRequested)
+    def _gpu_processes(self, message: GpuPane.ProcessesRequested) -> None:
+        if not isinstance(self.screen, GpuProcessScreen):
+            screen = GpuProcessScreen(message.key, self.runtime.snapshot)
+            self.push_screen(screen, callback=lambda _: self._sync_panes())
 
     # --- layout ---
 
@@ -278,6 +288,8 @@ class FleetdeckApp(App[None]):
         )
         return [
             ("Everywhere", [*rows(self.BINDINGS), palette, *self.TABLE_KEYS]),
+            ("GPUs pane", rows(GpuPane.BINDINGS)),
+            ("GPU view", rows(GpuProcessScreen.BINDINGS)),
             ("Endpoints pane", rows(EndpointPane.BINDINGS)),
             ("Pins pane", rows(PinPane.BINDINGS)),
             ("Signals pane", rows(SignalPane.BINDINGS)),

@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", parents=[common], help="the live console (the default)")
     demo = commands.add_parser("demo", parents=[common], help="the console on the built-in demo fleet")
     demo.add_argument("--seed", type=int, default=7, help="the demo fleet's seed (default 7)")
+    demo.add_argument(
+        "--hosts",
+        type=int,
+        default=1,
+        choices=range(1, 33),
+        metavar="N",
+        help="GPU hosts of 8 GPUs (default 1)",
+    )
     check = commands.add_parser("check", parents=[common], help="validate a config file and exit")
     check.add_argument("file", nargs="?", type=Path, metavar="CONFIG", help="the file to check")
     pins = commands.add_parser("pins", parents=[common], help="the pins, their drift and upstream news")
@@ -178,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     db = getattr(args, "db", None)
     if command == "demo":
         runtime = Runtime(
-            config, mode=Mode.DEMO, db_path=db, read_only=getattr(args, "read_only", False), seed=args.seed
+            config,
+            mode=Mode.DEMO,
+            db_path=db,
+            read_only=getattr(args, "read_only", False),
+            seed=args.seed,
+            demo_hosts=args.hosts,
         )
     else:
         runtime = Runtime(

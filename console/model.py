@@ -49,6 +49,47 @@ class GpuRecord:
     ecc_errors: int | None = None
     lost: bool = False
     error: str | None = None
+    clock_sm: int | None = None  # MHz
+    clock_mem: int | None = None  # MHz
+    fan: float | None = None  # percent
+    pstate: int | None = None  # 0 (fastest) to 15
+    remap_pending: bool | None = None  # a row remap waits for a GPU reset
+    pcie_gen: int | None = None
+    pcie_width: int | None = None
+    xid: int | None = None  # the last XID error, when the source reports one
+    xid_count: int | None = None  # XIDs in the exporter's window
+    parent: str | None = None  # a MIG instance's GPU key
+    mig_profile: str | None = None  # e.g. "3g.40gb"
+    driver: str | None = None
+    pod: str | None = None
+    namespace: str | None = None
+    container: str | None = None
+    source: str = "nvml"  # the name of the source that read it
+    sampled_at: float | None = None  # when the source took the sample (epoch seconds)
+    stale_for: float | None = None  # seconds since the last fresh sample, once it is stale
+
+
+@dataclass(frozen=True, slots=True)
+class GpuProcess:
+    """One process using one GPU. user and command are None when the host cannot resolve the PID."""
+
+    gpu: str  # GpuRecord.key
+    pid: int
+    mem_used: int | None = None  # bytes
+    user: str | None = None
+    command: str | None = None
+    state: str = "running"  # "running", "unresolved" (e.g. a container's PID), "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSourceStatus:
+    """How one GPU source stands, so one unreachable source is one line, not a row per GPU."""
+
+    name: str
+    kind: str  # "nvml", "prometheus", "dcgm"
+    ok: bool
+    message: str = ""
+    since: float | None = None  # when it started failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +245,8 @@ class FleetSnapshot:
     status: dict[str, SourceStatus] = field(default_factory=dict)
     upstream: tuple[Upstream, ...] = ()
     signal_sources: tuple[SignalSourceState, ...] = ()
+    gpu_processes: tuple[GpuProcess, ...] = ()
+    gpu_sources: tuple[GpuSourceStatus, ...] = ()
+    gpu_history: dict[str, tuple[float | None, ...]] = field(
+        default_factory=dict
+    )  # key -> util, oldest first

@@ -9,21 +9,31 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 
 import httpx
 
 from console.actions import Actions, Outcome, Plan, Route, build_routes, with_routes
-from console.config import Config, resolve_secret
+from console.config import Config, DcgmGpuSource, PrometheusGpuSource, resolve_secret
 from console.control import ControlError
 from console.control.demo import DemoBackend
 from console.demo import DemoFleet
+from console.demo.dcgm_exporter import DemoExporter
 from console.demo.fake_nvml import FakeNvml
 from console.demo.upstream import POLL_EVERY, DemoUpstream
 from console.http import PoliteClient, clock_time
-from console.model import FleetSnapshot, PaneState, Pin, Signal, SignalState, SourceStatus
+from console.model import (
+    FleetSnapshot,
+    GpuProcess,
+    GpuRecord,
+    PaneState,
+    Pin,
+    Signal,
+    SignalState,
+    SourceStatus,
+)
 from console.pins import (
     PinBump,
     PinsError,
@@ -38,7 +48,10 @@ from console.pins import (
 )
 from console.scheduler import Scheduler
 from console.sources.endpoints import LOCAL_PORTS, EndpointCollector, EndpointTarget, with_uptime
+from console.sources.gpu_board import HISTORY_POINTS, GpuBoard
+from console.sources.gpu_dcgm import DcgmScraper
 from console.sources.gpu_nvml import NvmlCollector
+from console.sources.gpu_prometheus import PrometheusGpuSource as PrometheusCollector
 from console.sources.signals import SignalPoller
 from console.sources.signals.configured import build_sources
 from console.store import Store
@@ -48,6 +61,7 @@ PRUNE_EVERY = 3600.0
 GPU_SAMPLE_EVERY = 5.0  # history keeps one GPU sample per 5 s, whatever the refresh
 UPTIME_EVERY = 60.0  # uptime over 1 h and 24 h moves slowly: read it from the store once a minute
 SIGNAL_TICK = 30.0  # how often the poller looks for sources that are due; each has its own interval
+LOCAL_GPUS = "this box"
 
 
 class Mode(StrEnum):
@@ -66,6 +80,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         seed: int = 7,
         zero_config: bool = False,
+        demo_hosts: int = 1,
     ) -> None:
         self.config = config
         self.mode = mode
@@ -82,10 +97,30 @@ class Runtime:
         # the demo fleet starts a minute before the console, so its stream already has some history
         self.fleet = DemoFleet(seed=seed, start=clock() - 60) if mode is Mode.DEMO else None
         self.nvml = (
-            NvmlCollector(FakeNvml(self.fleet, clock), host=self.fleet.host)
+            NvmlCollector(
+                FakeNvml(self.fleet, clock),
+                host=self.fleet.host,
+                clock=clock,
+                resolve=self.fleet.resolve_process,
+            )
             if self.fleet is not None
-            else NvmlCollector()
+            else NvmlCollector(clock=clock)
         )
+        # in the demo, hosts beyond the first are served by a loopback dcgm exporter
+        self.demo_exporter = (
+            DemoExporter(
+                [
+                    DemoFleet(seed=seed + n, start=self.fleet.start, host=f"gpu-{n:02d}")
+                    for n in range(1, demo_hosts)
+                ],
+                clock,
+            )
+            if self.fleet is not None and demo_hosts > 1
+            else None
+        )
+        self.gpu_board = GpuBoard()
+        self._gpu_processes: tuple[GpuProcess, ...] = ()
+        self._gpu_history: dict[str, tuple[float | None, ...]] = {}
         self._last_prune = 0.0
         self._last_gpu_sample = 0.0
         self.endpoint_collector = EndpointCollector(clock=clock)
@@ -127,7 +162,12 @@ class Runtime:
             sources = build_sources(self.config.signals, self.config.console.refresh.signals, os.environ)
             self.poller = SignalPoller(sources, http, self.store, self.clock)
         refresh = self.config.console.refresh
-        self.scheduler.add("gpus", refresh.gpu, self._collect_gpus, self._failed("gpus"))
+        self._add_gpu_sources()
+        since = self.clock() - HISTORY_POINTS * GPU_SAMPLE_EVERY
+        if self.fleet is not None:
+            await self._backfill_demo_history(since)
+        self.gpu_board.seed_history(await self.store.gpu_history_all(since))
+        self._gpu_history = self.gpu_board.history_view()
         self.scheduler.add("endpoints", refresh.endpoints, self._collect_endpoints, self._failed("endpoints"))
         self.scheduler.add("pins", refresh.endpoints, self._collect_pins, self._failed("pins"))
         signals_every = 5.0 if self.mode is Mode.DEMO else min(SIGNAL_TICK, refresh.signals)
@@ -166,6 +206,8 @@ class Runtime:
         await self.scheduler.stop()
         if self.actions is not None:
             await self.actions.close()
+        if self.demo_exporter is not None:
+            self.demo_exporter.stop()
         if self.nvml is not None:
             await asyncio.to_thread(self.nvml.close)
         if self._client is not None:
@@ -195,26 +237,144 @@ class Runtime:
 
     # --- collectors ---
 
-    async def _collect_gpus(self) -> None:
-        if self.mode is Mode.LIVE and not self.config.nvml_enabled:
-            self._set(
-                "gpus", SourceStatus(PaneState.EMPTY, "local GPUs disabled: add a [[gpus]] source"), gpus=()
+    def _add_gpu_sources(self) -> None:
+        refresh = self.config.console.refresh
+        nvml_config = next((g for g in self.config.gpus if g.source == "nvml"), None)
+        nvml_every = nvml_config.interval if nvml_config is not None and nvml_config.interval else refresh.gpu
+        if self.mode is Mode.DEMO or self.config.nvml_enabled:
+            self.gpu_board.add_source(LOCAL_GPUS, "nvml", nvml_every)
+        self.scheduler.add("gpus", nvml_every, self._collect_nvml, self._gpu_failed(LOCAL_GPUS))
+        remote: list[DcgmGpuSource | PrometheusGpuSource] = [
+            g for g in self.config.gpus if isinstance(g, DcgmGpuSource | PrometheusGpuSource)
+        ]
+        if self.demo_exporter is not None:
+            self.demo_exporter.start()
+            remote.append(DcgmGpuSource(source="dcgm", name="demo exporters", urls=[self.demo_exporter.url]))
+        for entry in remote:
+            name = entry.name or (
+                entry.url.host if isinstance(entry, PrometheusGpuSource) else entry.urls[0].host
             )
+            name = name or entry.source
+            while name in {s.name for s in self.gpu_board.sources}:
+                name += "'"
+            every = entry.interval or refresh.gpu
+            token = resolve_secret(entry.token_env)
+            self.gpu_board.add_source(name, entry.source, every)
+            if isinstance(entry, PrometheusGpuSource):
+                collector = PrometheusCollector(name, str(entry.url), entry.selector, token)
+                run = self._prometheus_job(name, collector)
+            else:
+                scraper = DcgmScraper(name, [str(u) for u in entry.urls], token)
+                run = self._dcgm_job(name, scraper)
+            self.scheduler.add(f"gpus:{name}", every, run, self._gpu_failed(name))
+
+    async def _backfill_demo_history(self, since: float) -> None:
+        """The demo fleet ran before the console started: its GPUs have a past to show."""
+        assert self.store is not None and self.fleet is not None
+        fleets = [self.fleet, *(self.demo_exporter.fleets if self.demo_exporter is not None else [])]
+        t = max(since, self.fleet.start)
+        while t < self.clock():
+            records = [
+                GpuRecord(
+                    key=f"{fleet.host}/{fleet.gpu_uuid(i)}",
+                    host=fleet.host,
+                    index=i,
+                    name="NVIDIA H200",
+                    uuid=fleet.gpu_uuid(i),
+                    util=fleet.gpu_util(i, t),
+                    mem_used=fleet.gpu_memory_used(i, t),
+                )
+                for fleet in fleets
+                for i in range(fleet.gpu_count)
+            ]
+            await self.store.add_gpu_samples(records, ts=t)
+            t += GPU_SAMPLE_EVERY
+
+    def _gpu_failed(self, name: str) -> Callable[[BaseException], None]:
+        def report(exc: BaseException) -> None:
+            if name == LOCAL_GPUS:
+                self._gpu_processes = ()
+            self.gpu_board.fail(name, str(exc) or type(exc).__name__, self.clock())
+            self._publish_gpus()
+
+        return report
+
+    async def _collect_nvml(self) -> None:
+        if self.mode is Mode.LIVE and not self.config.nvml_enabled:
+            self._publish_gpus()
             return
         # NvmlUnavailable propagates: the pane shows it and the scheduler backs off before trying again
-        records = await asyncio.to_thread(self.nvml.collect)
-        if not records:
-            self._set("gpus", SourceStatus(PaneState.EMPTY, "NVML sees no GPUs on this box"), gpus=())
-            return
-        assert self.store is not None
+        reading = await asyncio.to_thread(self.nvml.collect)
         now = self.clock()
+        problem = ""
+        if self.nvml.missing:
+            problem = f"driver {self.nvml.driver or '?'} is older than the binding: {self.nvml.missing_words}"
+        self.gpu_board.update(LOCAL_GPUS, reading.gpus, now, problem)
+        self._gpu_processes = reading.processes
+        await self._gpus_collected(now)
+
+    def _prometheus_job(self, name: str, collector: PrometheusCollector) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            assert self._client is not None
+            records = await collector.collect(self._client)
+            self.gpu_board.update(name, records, self.clock())
+            await self._gpus_collected(self.clock())
+
+        return run
+
+    def _dcgm_job(self, name: str, scraper: DcgmScraper) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            assert self._client is not None
+            now = self.clock()
+            reading = await scraper.collect(self._client, now)
+            problem = ""
+            if reading.problems:
+                problem = f"{reading.answered}/{len(scraper.urls)} exporters answered; {reading.problems[0]}"
+            self.gpu_board.update(name, reading.gpus, now, problem)
+            await self._gpus_collected(now)
+
+        return run
+
+    async def _gpus_collected(self, now: float) -> None:
+        assert self.store is not None
         if now - self._last_gpu_sample >= GPU_SAMPLE_EVERY:
             self._last_gpu_sample = now
-            await self.store.add_gpu_samples(records, ts=now)
+            fresh = [g for g in self.gpu_board.gpus(now) if g.stale_for is None and not g.lost]
+            await self.store.add_gpu_samples(fresh, ts=now)
+            self.gpu_board.add_history(fresh)
+            self._gpu_history = self.gpu_board.history_view()
         if now - self._last_prune > PRUNE_EVERY:
             self._last_prune = now
             await self.store.prune(now)
-        self._set("gpus", SourceStatus(PaneState.READY), gpus=records)
+        self._publish_gpus()
+
+    def _publish_gpus(self) -> None:
+        gpus = self.gpu_board.gpus(self.clock())
+        sources = self.gpu_board.sources
+        failed = [s for s in sources if not s.ok and s.since is not None]
+        if gpus:
+            status = SourceStatus(PaneState.READY)
+        elif not sources:
+            status = SourceStatus(PaneState.EMPTY, "local GPUs disabled: add a [[gpus]] source")
+        elif failed and len(failed) == len(sources):
+            message = (
+                failed[0].message if len(failed) == 1 else "; ".join(f"{s.name}: {s.message}" for s in failed)
+            )
+            status = SourceStatus(PaneState.ERROR, message)
+        elif len(sources) == 1 and sources[0].kind == "nvml":
+            status = SourceStatus(PaneState.EMPTY, "NVML sees no GPUs on this box")
+        else:
+            status = SourceStatus(
+                PaneState.EMPTY, f"no GPUs reported by {', '.join(s.name for s in sources)}"
+            )
+        self._set(
+            "gpus",
+            status,
+            gpus=gpus,
+            gpu_processes=self._gpu_processes,
+            gpu_sources=sources,
+            gpu_history=self._gpu_history,
+        )
 
     def _endpoint_targets(self) -> list[EndpointTarget]:
         routes = {target: route.name for route in self.config.routes for target in route.targets}

@@ -11,10 +11,20 @@ from tests.conftest import FrozenClock
 
 
 def demo_app(
-    clock: FrozenClock | None = None, *, db: Path | None = None, read_only: bool = False, live: bool = False
+    clock: FrozenClock | None = None,
+    *,
+    db: Path | None = None,
+    read_only: bool = False,
+    live: bool = False,
+    hosts: int = 1,
 ) -> FleetdeckApp:
     runtime = Runtime(
-        default_config(), mode=Mode.DEMO, db_path=db, clock=clock or FrozenClock(), read_only=read_only
+        default_config(),
+        mode=Mode.DEMO,
+        db_path=db,
+        clock=clock or FrozenClock(),
+        read_only=read_only,
+        demo_hosts=hosts,
     )
     return FleetdeckApp(runtime, live=live)
 

@@ -175,7 +175,10 @@ async def test_live_demo_moves_with_the_clock(frozen_clock):
         assert len(before) == 8
         frozen_clock.advance(30)
         app.runtime.scheduler.poke("gpus")
-        await pilot.pause(0.3)
+        for _ in range(50):  # the poke, or at the latest the next 1 s tick
+            if [gpu.util for gpu in app.runtime.snapshot.gpus] != before:
+                break
+            await pilot.pause(0.1)
         after = [gpu.util for gpu in app.runtime.snapshot.gpus]
         assert after != before
 
@@ -184,13 +187,13 @@ def test_binding_ids_match_the_list_the_config_checks():
     from console.app import FleetdeckApp
     from console.keys import BINDING_IDS
     from widgets.endpoint_pane import EndpointPane
+    from widgets.gpu_pane import GpuPane
+    from widgets.gpu_processes import GpuProcessScreen
     from widgets.pin_pane import PinPane
     from widgets.signal_pane import SignalPane
 
-    ids = {
-        b.id
-        for b in [*FleetdeckApp.BINDINGS, *EndpointPane.BINDINGS, *PinPane.BINDINGS, *SignalPane.BINDINGS]
-    }
+    panes = [*GpuPane.BINDINGS, *GpuProcessScreen.BINDINGS, *EndpointPane.BINDINGS, *PinPane.BINDINGS]
+    ids = {b.id for b in [*FleetdeckApp.BINDINGS, *panes, *SignalPane.BINDINGS]}
     assert ids == set(BINDING_IDS)
 
 

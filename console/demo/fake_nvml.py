@@ -26,6 +26,11 @@ class FakeNvml:
     NVML_TEMPERATURE_GPU = pynvml.NVML_TEMPERATURE_GPU
     NVML_MEMORY_ERROR_TYPE_UNCORRECTED = pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED
     NVML_VOLATILE_ECC = pynvml.NVML_VOLATILE_ECC
+    NVML_CLOCK_SM = pynvml.NVML_CLOCK_SM
+    NVML_CLOCK_MEM = pynvml.NVML_CLOCK_MEM
+    nvmlMemory_v2 = pynvml.nvmlMemory_v2
+    # what a current driver exports, as far as the collector asks
+    FUNCTIONS = frozenset({"nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetMemoryInfo_v2"})
 
     def __init__(self, fleet: DemoFleet, clock: Callable[[], float]) -> None:
         self.fleet = fleet
@@ -44,6 +49,15 @@ class FakeNvml:
     def nvmlShutdown(self) -> None:
         self._initialised = False
 
+    def _nvmlGetFunctionPointer(self, name: str) -> object:
+        if name not in self.FUNCTIONS:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+        return name
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        self._count()
+        return "570.172.08"
+
     def nvmlDeviceGetCount(self) -> int:
         self._count()
         return self.fleet.gpu_count
@@ -60,7 +74,7 @@ class FakeNvml:
 
     def nvmlDeviceGetUUID(self, handle: SimpleNamespace) -> str:
         self._count()
-        return f"GPU-{self.fleet.seed:04x}{handle.index:04x}-5e1f-4c2a-9d3b-0c7e6a{handle.index:06d}"
+        return self.fleet.gpu_uuid(handle.index)
 
     def nvmlDeviceGetEnforcedPowerLimit(self, handle: SimpleNamespace) -> int:
         self._count()
@@ -91,3 +105,41 @@ class FakeNvml:
     def nvmlDeviceGetTotalEccErrors(self, handle: SimpleNamespace, error_type: int, counter: int) -> int:
         self._count()
         return self.fleet.gpu_ecc_uncorrected(handle.index)
+
+    def nvmlDeviceGetRemappedRows(self, handle: SimpleNamespace) -> tuple[int, int, int, int]:
+        self._count()
+        return (0, 1, 1, 0) if self.fleet.gpu_remap_pending(handle.index) else (0, 0, 0, 0)
+
+    def nvmlDeviceGetClockInfo(self, handle: SimpleNamespace, clock_type: int) -> int:
+        self._count()
+        sm, mem = self.fleet.gpu_clocks(handle.index, self.clock())
+        return sm if clock_type == pynvml.NVML_CLOCK_SM else mem
+
+    def nvmlDeviceGetFanSpeed(self, handle: SimpleNamespace) -> int:
+        self._count()
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)  # an SXM board has no fan of its own
+
+    def nvmlDeviceGetPerformanceState(self, handle: SimpleNamespace) -> int:
+        self._count()
+        return self.fleet.gpu_pstate(handle.index, self.clock())
+
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: SimpleNamespace) -> int:
+        self._count()
+        return 5
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, handle: SimpleNamespace) -> int:
+        self._count()
+        return 16
+
+    def nvmlDeviceGetMigMode(self, handle: SimpleNamespace) -> list[int]:
+        self._count()
+        return [0, 0]
+
+    def nvmlDeviceGetComputeRunningProcesses_v3(self, handle: SimpleNamespace) -> list[SimpleNamespace]:
+        self._count()
+        return [
+            SimpleNamespace(
+                pid=pid, usedGpuMemory=mem, gpuInstanceId=0xFFFFFFFF, computeInstanceId=0xFFFFFFFF
+            )
+            for pid, mem in self.fleet.gpu_processes(handle.index)
+        ]

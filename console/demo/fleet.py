@@ -16,6 +16,13 @@ DEMO_EPOCH = 1_795_000_000.0  # a fixed start, so ages on screen are stable unde
 H200_MEMORY = 143_771 * 1024 * 1024  # what NVML reports for an H200 141GB
 H200_POWER_LIMIT_MW = 700_000
 TICK = 1.0
+# GPU index -> (first pid, user, command); an empty user is a PID from another PID namespace
+DEMO_PROCESSES: dict[int, tuple[int, str, str]] = {
+    0: (41207, "serve", "python3 -m vllm.entrypoints.openai.api_server --model Qwen/Qwen3-8B -tp 2"),
+    2: (41388, "serve", "python3 -m vllm.entrypoints.openai.api_server --model Qwen/Qwen3-8B -tp 2"),
+    4: (52910, "", ""),
+    6: (8812, "ci", "python3 eval_qwen3.py --shard 6"),
+}
 
 QWEN3_8B_REV = "8b1e0d4c2f6a9e73b5d01c4e8a2f7b96d3c05e11"
 QWEN3_8B_NEW_REV = "3f2a91c7d84b0e5a6c19f2d73e8b4a05c6d1e927"
@@ -60,6 +67,9 @@ class DemoFleet:
 
     # --- GPUs (served to the real NVML collector through demo.fake_nvml) ---
 
+    def gpu_uuid(self, index: int) -> str:
+        return f"GPU-{self.seed:04x}{index:04x}-5e1f-4c2a-9d3b-0c7e6a{index:06d}"
+
     def gpu_util(self, index: int, t: float) -> int:
         p = self._profiles[index]
         n = self.tick(t)
@@ -83,7 +93,37 @@ class DemoFleet:
         return 0x20 if self.gpu_temperature(index, t) >= 80 else 0  # sw thermal slowdown
 
     def gpu_ecc_uncorrected(self, index: int) -> int:
-        return 2 if index == 3 else 0
+        return 2 if index == 3 and self.seed == 7 else 0
+
+    def gpu_remap_pending(self, index: int) -> bool:
+        return index == 3 and self.seed == 7
+
+    def gpu_xid(self, index: int) -> int | None:
+        """The last XID a remote host's exporter reports: one host has had a page retirement (63)."""
+        return 63 if self.seed % 5 == 0 and index == 2 else None
+
+    def gpu_clocks(self, index: int, t: float) -> tuple[int, int]:
+        """(SM, memory) clocks in MHz: idle GPUs clock down, hot ones are held back."""
+        if self.gpu_util(index, t) < 10:
+            return 345, 3201
+        return (1755 if self.gpu_throttle_mask(index, t) else 1980), 3201
+
+    def gpu_pstate(self, index: int, t: float) -> int:
+        return 8 if self.gpu_util(index, t) < 10 else 0
+
+    def gpu_processes(self, index: int) -> tuple[tuple[int, int], ...]:
+        """(pid, GPU memory bytes) of the processes on one GPU."""
+        if index == 7:
+            return ()
+        pid = DEMO_PROCESSES[index // 2 * 2][0] + index % 2
+        return ((pid, int(H200_MEMORY * 0.84)),)
+
+    def resolve_process(self, pid: int) -> tuple[str, str] | None:
+        """(user, command) as this box's /proc would give them; None for a container's host PID."""
+        for known, user, command in DEMO_PROCESSES.values():
+            if pid in (known, known + 1):
+                return (user, command) if user else None
+        return None
 
     # --- endpoints ---
 

@@ -1,0 +1,71 @@
+"""A fleet's GPUs through Prometheus: instant queries for the DCGM-exporter series.
+
+Two queries a tick: every series by name (one selector), and the sample time of the framebuffer
+series, so a GPU whose exporter stopped reporting can be shown as stale with its age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from console.model import GpuRecord
+from console.sources.gpu_dcgm import METRICS, DcgmError, Sample, http_reason, records_from_samples
+
+FRESHNESS_METRIC = "DCGM_FI_DEV_FB_USED"
+
+
+def selector_with(selector: str, *matchers: str) -> str:
+    """`{a="b"}` from the config with more matchers added: `{__name__=~"...",a="b"}`."""
+    inner = selector.strip().removeprefix("{").removesuffix("}").strip().rstrip(",")
+    return "{" + ",".join([*matchers, *([inner] if inner else [])]) + "}"
+
+
+class PrometheusGpuSource:
+    def __init__(self, name: str, url: str, selector: str = "", token: str | None = None) -> None:
+        self.name = name
+        self.url = url.rstrip("/")
+        self.values_query = selector_with(selector, f'__name__=~"{"|".join(METRICS)}"')
+        self.freshness_query = f"timestamp({FRESHNESS_METRIC}{selector_with(selector)})"
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def collect(self, client: httpx.AsyncClient) -> tuple[GpuRecord, ...]:
+        values, stamps = await asyncio.gather(
+            self._query(client, self.values_query), self._query(client, self.freshness_query)
+        )
+        sampled: dict[tuple[str, ...], float] = {}
+        for item in stamps:
+            sampled[_identity(item["metric"])] = float(item["value"][1])
+        samples = []
+        for item in values:
+            labels = item["metric"]
+            ts = sampled.get(_identity(labels))
+            samples.append(Sample(labels.get("__name__", ""), labels, float(item["value"][1]), ts))
+        return records_from_samples(samples, source=self.name, default_host=self.name)
+
+    async def _query(self, client: httpx.AsyncClient, query: str) -> list[dict[str, Any]]:
+        where = f"Prometheus at {self.url}"
+        try:
+            response = await client.get(
+                f"{self.url}/api/v1/query", params={"query": query}, headers=self._headers
+            )
+        except httpx.HTTPError as exc:
+            raise DcgmError(f"{where} unreachable ({http_reason(exc)})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise DcgmError(f"{where}: HTTP {response.status_code}, not the Prometheus API") from None
+        if not isinstance(body, dict) or body.get("status") != "success":
+            error = body.get("error") if isinstance(body, dict) else None
+            raise DcgmError(f"{where} rejected the query: {error or f'HTTP {response.status_code}'}")
+        data = body.get("data") or {}
+        if data.get("resultType") != "vector":
+            raise DcgmError(f"{where}: expected a vector result, got {data.get('resultType')!r}")
+        return list(data.get("result") or [])
+
+
+def _identity(labels: dict[str, str]) -> tuple[str, ...]:
+    """The labels that name one series of one GPU, without the metric name."""
+    return tuple(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__")
