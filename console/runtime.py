@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import os
 import random
+import ssl
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -119,6 +120,7 @@ class Runtime:
             else None
         )
         self.gpu_board = GpuBoard()
+        self._own_clients: list[httpx.AsyncClient] = []
         self._gpu_processes: tuple[GpuProcess, ...] = ()
         self._gpu_history: dict[str, tuple[float | None, ...]] = {}
         self._last_prune = 0.0
@@ -215,6 +217,8 @@ class Runtime:
         if self.demo_upstream is not None:
             await asyncio.to_thread(self.demo_upstream.stop)
         await self.endpoint_collector.close()
+        for client in self._own_clients:
+            await client.aclose()
         if self.store is not None:
             await self.store.close()
         if self._tempdir is not None:
@@ -260,12 +264,13 @@ class Runtime:
             every = entry.interval or refresh.gpu
             token = resolve_secret(entry.token_env)
             self.gpu_board.add_source(name, entry.source, every)
+            client = self._tls_client(entry)
             if isinstance(entry, PrometheusGpuSource):
                 collector = PrometheusCollector(name, str(entry.url), entry.selector, token)
-                run = self._prometheus_job(name, collector)
+                run = self._prometheus_job(name, collector, client)
             else:
                 scraper = DcgmScraper(name, [str(u) for u in entry.urls], token)
-                run = self._dcgm_job(name, scraper)
+                run = self._dcgm_job(name, scraper, client)
             self.scheduler.add(f"gpus:{name}", every, run, self._gpu_failed(name))
 
     async def _backfill_demo_history(self, since: float) -> None:
@@ -290,6 +295,23 @@ class Runtime:
             await self.store.add_gpu_samples(records, ts=t)
             t += GPU_SAMPLE_EVERY
 
+    def _tls_client(self, entry: DcgmGpuSource | PrometheusGpuSource) -> httpx.AsyncClient:
+        """The shared client, or one of the source's own when it trusts a private CA or skips verification."""
+        assert self._client is not None
+        if entry.verify_tls and entry.ca_bundle is None:
+            return self._client
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(entry.ca_bundle)) if entry.ca_bundle is not None else False
+        )
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=16),
+            timeout=httpx.Timeout(5.0),
+            follow_redirects=False,
+            verify=verify,
+        )
+        self._own_clients.append(client)
+        return client
+
     def _gpu_failed(self, name: str) -> Callable[[BaseException], None]:
         def report(exc: BaseException) -> None:
             if name == LOCAL_GPUS:
@@ -313,20 +335,22 @@ class Runtime:
         self._gpu_processes = reading.processes
         await self._gpus_collected(now)
 
-    def _prometheus_job(self, name: str, collector: PrometheusCollector) -> Callable[[], Awaitable[None]]:
+    def _prometheus_job(
+        self, name: str, collector: PrometheusCollector, client: httpx.AsyncClient
+    ) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            assert self._client is not None
-            records = await collector.collect(self._client)
+            records = await collector.collect(client)
             self.gpu_board.update(name, records, self.clock())
             await self._gpus_collected(self.clock())
 
         return run
 
-    def _dcgm_job(self, name: str, scraper: DcgmScraper) -> Callable[[], Awaitable[None]]:
+    def _dcgm_job(
+        self, name: str, scraper: DcgmScraper, client: httpx.AsyncClient
+    ) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            assert self._client is not None
             now = self.clock()
-            reading = await scraper.collect(self._client, now)
+            reading = await scraper.collect(client, now)
             problem = ""
             if reading.problems:
                 problem = f"{reading.answered}/{len(scraper.urls)} exporters answered; {reading.problems[0]}"

@@ -86,8 +86,8 @@ class Scheduler:
 
     async def _loop(self, job: Job) -> None:
         while True:
+            job.wake.clear()  # before the run, so a poke that arrives during it is kept
             await self.run_once(job.name)
-            job.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(job.wake.wait(), timeout=job.delay())
 

@@ -348,3 +348,45 @@ async def test_sort_by_util_memory_temperature(tmp_path, frozen_clock):
         assert order() == ["2", "0", "3", "1"]
         await pilot.press("s")
         assert order() == ["0", "1", "2", "3"]
+
+
+# --- history: from the store once, then from memory -----------------------------------------------
+
+
+async def test_history_survives_a_restart_and_is_read_from_the_store_once(tmp_path, frozen_clock):
+    fake = FakeBinding([gpu(0), gpu(1)])
+    first = live_runtime(fake, tmp_path, frozen_clock)
+    await first.start(live=False)
+    for util in (20, 40, 60):
+        fake.gpus[0].util = util
+        frozen_clock.advance(5)
+        await first.scheduler.run_once("gpus")
+    key = first.snapshot.gpus[0].key
+    assert first.snapshot.gpu_history[key] == (0.0, 20.0, 40.0, 60.0)
+    await first.close()
+
+    frozen_clock.advance(5)
+    second = live_runtime(fake, tmp_path, frozen_clock)
+    reads = 0
+    await second.open()
+    assert second.store is not None
+    real = second.store.gpu_history_all
+
+    async def counted(since: float):
+        nonlocal reads
+        reads += 1
+        return await real(since)
+
+    second.store.gpu_history_all = counted
+    fake.gpus[0].util = 80
+    for _ in range(3):
+        await second.scheduler.run_once("gpus")
+        frozen_clock.advance(5)
+    assert second.snapshot.gpu_history[key][:4] == (0.0, 20.0, 40.0, 60.0)  # from before the restart
+    assert second.snapshot.gpu_history[key][4:] == (80.0, 80.0, 80.0)
+    assert reads == 0  # read once at open, then kept in memory
+    app = FleetdeckApp(second, live=False)
+    second.start = lambda live=True: second.scheduler.run_all_once()
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        assert "▁▂▃▅▆▆▆" in cells(app)[0]

@@ -63,3 +63,23 @@ async def test_poke_runs_now():
     await asyncio.sleep(0.05)
     assert runs == 2
     await scheduler.stop()
+
+
+async def test_poke_during_a_run_is_kept():
+    scheduler = Scheduler()
+    runs = 0
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        nonlocal runs
+        runs += 1
+        started.set()
+        await asyncio.sleep(0.1)
+
+    scheduler.add("job", 60, slow)
+    scheduler.start()
+    await started.wait()
+    scheduler.poke("job")  # while the first run is still going
+    await asyncio.sleep(0.3)
+    await scheduler.stop()
+    assert runs == 2
