@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import ClassVar
 
@@ -21,7 +21,7 @@ from textual.widgets import Footer
 from console.actions import Action, Outcome, OutcomeKind, Plan
 from console.control import ControlError
 from console.guard import Breach
-from console.model import SignalState
+from console.model import Signal, SignalState
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
@@ -333,7 +333,7 @@ class FleetdeckApp(App[None]):
             if signal is not None:
                 self.push_screen(SignalDetailScreen(signal), callback=self._signal_detail_closed(signal))
 
-    def _signal_detail_closed(self, signal):
+    def _signal_detail_closed(self, signal: Signal) -> Callable[[str | None], Awaitable[None]]:
         async def closed(result: str | None) -> None:
             if result == "acknowledge":
                 await self.runtime.set_signal_state(signal.source, signal.id, SignalState.ACKNOWLEDGED)
@@ -389,7 +389,7 @@ class FleetdeckApp(App[None]):
                 else:
                     self.notify(f"Bumped {bump.message}", title="Pin bumped", timeout=6, markup=False)
 
-        self.push_screen(PinBumpScreen(bump, self.runtime.pins_path), callback=confirmed)
+        self.push_screen(PinBumpScreen(bump, self.runtime.pins_label), callback=confirmed)
 
     # --- route actions: plan -> confirm -> execute ---
 

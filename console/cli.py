@@ -76,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check", parents=[common], help="validate a config file and exit")
     check.add_argument("file", nargs="?", type=Path, metavar="CONFIG", help="the file to check")
+    pins = commands.add_parser("pins", parents=[common], help="the pins, their drift and upstream news")
+    pins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pin_commands = pins.add_subparsers(dest="pins_command", metavar="SUBCOMMAND")
+    bump = pin_commands.add_parser(
+        "bump", parents=[common], help="move a pin to a new version (a plan first, then a confirmation)"
+    )
+    bump.add_argument("pin", help="the pin's name in the lock file")
+    bump.add_argument("--to", metavar="VERSION", help="the new value (default: what upstream names)")
+    bump.add_argument(
+        "--field",
+        choices=["auto", "revision", "engine_version", "image"],
+        default="auto",
+        help="what to move (default: what upstream names, else revision)",
+    )
+    bump.add_argument("--yes", action="store_true", help="bump without asking")
     audit = commands.add_parser("audit", parents=[common], help="print the journal of every action attempt")
     audit.add_argument("--route", metavar="NAME", help="only this route")
     audit.add_argument("--since", metavar="TIME", help="from this time on: an age (2h, 7d) or ISO 8601")
@@ -125,6 +140,20 @@ def _load(path: Path | None) -> tuple[Config, bool]:
     return load_config(found), False
 
 
+def _pins(args: argparse.Namespace, config: Config, zero: bool) -> int:
+    from console import pins_cli
+    from console.pins import PinsError
+
+    db = getattr(args, "db", None) or config.db_path
+    try:
+        if args.pins_command == "bump":
+            read_only = getattr(args, "read_only", False)
+            return pins_cli.bump(config, db, args.pin, args.to, args.field, args.yes, read_only)
+        return pins_cli.show(config, db, args.json)
+    except PinsError as exc:
+        return _fail(str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
@@ -146,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             config, zero = _load(config_path) if config_path else (default_config(), False)
         else:
             config, zero = _load(config_path)
+        if command == "pins":
+            return _pins(args, *_load(config_path))
     except ConfigError as exc:
         return _fail(str(exc).splitlines())
 

@@ -56,9 +56,14 @@ class Fetched:
 
     @property
     def redirect(self) -> str | None:
-        if self.status in (301, 302, 303, 307, 308) and "location" in self.headers:
-            return str(httpx.URL(self.url).join(self.headers["location"]))
-        return None
+        """Where a redirect points, on the same host only: a token is never sent to another one."""
+        if self.status not in (301, 302, 303, 307, 308) or "location" not in self.headers:
+            return None
+        target = httpx.URL(self.url).join(self.headers["location"])
+        here = httpx.URL(self.url)
+        if (target.scheme, target.host, target.port) != (here.scheme, here.host, here.port):
+            return None
+        return str(target)
 
     def json(self) -> Any:
         try:
@@ -68,6 +73,11 @@ class Fetched:
 
     def fail(self, what: str = "") -> UpstreamError:
         """The error for a status the caller does not handle, e.g. `HTTP 500 from <url>`."""
+        if "location" in self.headers:
+            where = httpx.URL(self.url).join(self.headers["location"]).host
+            what = (
+                f"{what} ({where}: redirect not followed)" if what else f"redirects to {where}, not followed"
+            )
         detail = f": {what}" if what else ""
         return UpstreamError(f"HTTP {self.status} from {self.url}{detail}")
 
@@ -168,11 +178,12 @@ class PoliteClient:
             async with self.client.stream(
                 method, url, headers=send, auth=auth or httpx.USE_CLIENT_DEFAULT, follow_redirects=False
             ) as response:
-                content = b""
+                body = bytearray()
                 async for chunk in response.aiter_bytes():
-                    content += chunk
-                    if len(content) > MAX_BODY:
+                    body += chunk
+                    if len(body) > MAX_BODY:
                         raise UpstreamError(f"{url}: response larger than {MAX_BODY // 2**20} MiB")
+                content = bytes(body)
         except httpx.TransportError as exc:
             raise Unreachable(f"{_host(url)}: {_transport_reason(exc)}") from None
         now = self.clock()
@@ -201,8 +212,25 @@ def _transport_reason(exc: httpx.TransportError) -> str:
     text = _first_line(exc).lower()
     if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
         return "DNS lookup failed"
-    if "refused" in text:
+    if "refused" in text or _caused_by(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect ({_first_line(exc)})"
     if "certificate" in text or "ssl" in text:
         return "TLS error"
     return _first_line(exc)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        stack += [e for e in (current.__cause__, current.__context__) if e is not None]
+        stack += list(getattr(current, "exceptions", ()))
+    return False

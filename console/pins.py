@@ -117,34 +117,21 @@ class DriftCheck:
     shown: Callable[[str], str] = str
 
 
-def _served(name: str) -> Callable[[EndpointRecord], str | None]:
-    """An endpoint field read by name, so checks can name identity fields newer endpoint records add."""
-    return lambda endpoint: getattr(endpoint, name, None) or None
-
-
 # Adding a served identity field to EndpointRecord and a line here is all drift needs.
 DRIFT_CHECKS: tuple[DriftCheck, ...] = (
-    DriftCheck("revision", _served("served_revision"), lambda p: p.revision, _same_revision, short),
+    DriftCheck("revision", lambda e: e.served_revision, lambda p: p.revision, _same_revision, short),
     DriftCheck(
         "tokenizer revision",
-        _served("served_tokenizer_revision"),
+        lambda e: e.tokenizer_revision,
         lambda p: p.tokenizer_revision,
         _same_revision,
         short,
     ),
-    DriftCheck("engine version", _served("engine_version"), lambda p: p.engine_version, _same_version),
-    DriftCheck("image", _served("served_image"), lambda p: p.image, _same_digest, short),
+    DriftCheck("engine version", lambda e: e.engine_version, lambda p: p.engine_version, _same_version),
     DriftCheck(
         "chat template",
-        _served("chat_template_sha256"),
+        lambda e: e.chat_template_sha256,
         lambda p: p.chat_template_sha256,
-        _same_revision,
-        short,
-    ),
-    DriftCheck(
-        "generation config",
-        _served("generation_config_sha256"),
-        lambda p: p.generation_config_sha256,
         _same_revision,
         short,
     ),
@@ -447,6 +434,9 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
         if signal.kind != "release" or not pin.engine_version or not newer_version(value, pin.engine_version):
             return None
         words = breaking_notes(signal.body)
+        family = model_family(pin.model)
+        if words and family and re.search(rf"\b{re.escape(family)}", signal.body, re.I):
+            words.append(f"{family} by name")  # the change may touch the very model this pin serves
         note = f" (notes mention {', '.join(words)})" if words else ""
         return upstream(
             "engine",
@@ -455,6 +445,12 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
             value.lstrip("v") if pin.engine_version[:1] != "v" else value,
         )
     return None
+
+
+def model_family(model: str) -> str:
+    """Qwen/Qwen3-Coder-30B-A3B-Instruct -> Qwen3: the name release notes use for a family."""
+    name = model.rsplit("/", 1)[-1]
+    return re.split(r"[-_.](?=\d+(?:\.\d+)?[BbMm]\b|[A-Za-z])", name, maxsplit=1)[0]
 
 
 def breaking_notes(body: str) -> list[str]:
@@ -474,11 +470,16 @@ def breaking_notes(body: str) -> list[str]:
     return found
 
 
+# what an on-call engineer must read first about a pin comes first
+UPSTREAM_ORDER = ("gone", "renamed", "yanked", "license", "gated", "revision", "engine", "image")
+
+
 def upstream_state(pins: Sequence[Pin], signals: Sequence[Signal]) -> tuple[Upstream, ...]:
     """What upstream says about each pin: newer revision on its branch, newer engine release (and whether
     its notes mention breaking changes), licence or gating changed, repo renamed or gone, image tag moved.
 
-    Muted signals count for nothing; only the newest revision signal of each source counts.
+    Muted signals count for nothing; only the newest revision signal of each source counts. Each pin's
+    items come in UPSTREAM_ORDER, newest first within a kind.
     """
     live = [s for s in _newest_first(signals) if s.state is not SignalState.MUTED]
     latest_revision: dict[str, str] = {}
@@ -487,10 +488,12 @@ def upstream_state(pins: Sequence[Pin], signals: Sequence[Signal]) -> tuple[Upst
             latest_revision.setdefault(signal.source, signal.id)
     found: list[Upstream] = []
     for pin in pins:
+        about: dict[tuple[str, str], Upstream] = {}
         for signal in live:
-            about = _about_pin(pin, signal, latest_revision)
-            if about is not None:
-                found.append(about)
+            item = _about_pin(pin, signal, latest_revision)
+            if item is not None:  # one release seen on GitHub and on PyPI is one piece of news
+                about.setdefault((item.kind, item.bump_to or item.message), item)
+        found.extend(sorted(about.values(), key=lambda u: UPSTREAM_ORDER.index(u.kind)))
     return tuple(found)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import random
 import ssl
 import tempfile
 import time
@@ -22,6 +23,7 @@ from console.control.demo import DemoBackend
 from console.demo import DemoFleet
 from console.demo.dcgm_exporter import DemoExporter
 from console.demo.fake_nvml import FakeNvml
+from console.demo.upstream import POLL_EVERY, DemoUpstream
 from console.guard import Breach, Guards
 from console.http import PoliteClient, clock_time
 from console.model import (
@@ -134,29 +136,36 @@ class Runtime:
         self.breach_listeners: list[Callable[[Breach, Outcome | None], None]] = []
         self.pins_path = config.pins_path
         self.poller: SignalPoller | None = None
+        self.demo_upstream: DemoUpstream | None = None
         self._signals: tuple[Signal, ...] = ()  # as stored, before they are related to the pins
 
     # --- lifecycle ---
 
     async def open(self) -> None:
         path = self.db_path
-        if path is None and self.mode is Mode.DEMO:
+        if self.mode is Mode.DEMO:
+            # the demo's store (unless --db) and lock file live in a directory of their own
             self._tempdir = tempfile.TemporaryDirectory(prefix="fleetdeck-demo-")
-            path = Path(self._tempdir.name) / "demo.sqlite"
+            path = path or Path(self._tempdir.name) / "demo.sqlite"
         assert path is not None
         self.store = await Store.open(path, retention=self.config.console.retention, clock=self.clock)
         self._client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=64), timeout=httpx.Timeout(5.0), follow_redirects=False
         )
+        http = PoliteClient(self._client, self.store, self.clock)
         if self.fleet is not None and self._tempdir is not None:
             # the demo's pins live in a real lock file, so bumps work on them as on a real one
             self.pins_path = Path(self._tempdir.name) / "fleet.lock"
             await asyncio.to_thread(save_pins, self.pins_path, self.fleet.pins())
-        elif self.fleet is None and self.config.signals:
+            # and its signals come from the real collectors, polling a simulated upstream on loopback
+            self.demo_upstream = DemoUpstream(self.fleet, self.clock)
+            self.demo_upstream.start()
+            await self.demo_upstream.seed(self.store)
+            sources = build_sources(self.demo_upstream.signal_configs(), POLL_EVERY, {})
+            self.poller = SignalPoller(sources, http, self.store, self.clock, random.Random(self.fleet.seed))
+        elif self.config.signals:
             sources = build_sources(self.config.signals, self.config.console.refresh.signals, os.environ)
-            self.poller = SignalPoller(
-                sources, PoliteClient(self._client, self.store, self.clock), self.store, self.clock
-            )
+            self.poller = SignalPoller(sources, http, self.store, self.clock)
         refresh = self.config.console.refresh
         self._add_gpu_sources()
         since = self.clock() - HISTORY_POINTS * GPU_SAMPLE_EVERY
@@ -214,6 +223,8 @@ class Runtime:
             await asyncio.to_thread(self.nvml.close)
         if self._client is not None:
             await self._client.aclose()
+        if self.demo_upstream is not None:
+            await asyncio.to_thread(self.demo_upstream.stop)
         await self.endpoint_collector.close()
         for client in self._own_clients:
             await client.aclose()
@@ -417,6 +428,7 @@ class Runtime:
                 canary_every=e.canary.every if e.canary.enabled else None,
                 canary_tokens=e.canary.max_tokens,
                 route=routes.get(e.name),
+                interval=e.interval,
             )
             for e in self.config.endpoints
         ]
@@ -499,9 +511,7 @@ class Runtime:
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
-        if self.fleet is not None:
-            await self.store.upsert_signals(self.fleet.signals(self.clock()))
-        elif self.poller is not None:
+        if self.poller is not None:
             await self.poller.poll_due()
         self._signals = tuple(await self.store.list_signals(limit=500))
         sources = self.poller.states() if self.poller is not None else ()
@@ -525,6 +535,11 @@ class Runtime:
             upstream=upstream,
             signal_sources=sources,
         )
+
+    @property
+    def pins_label(self) -> str:
+        """The lock file as the operator should read it; the demo's is a temporary copy."""
+        return "fleet.lock (the demo's temporary copy)" if self.fleet is not None else str(self.pins_path)
 
     async def bump_pin(self, bump: PinBump) -> Pin:
         """Carry out a confirmed bump: journal, write the lock file, journal; then show the pins again."""

@@ -19,6 +19,8 @@ class Answer:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     etag: str | None = None  # answer 304 to a request that sends this in If-None-Match
+    authorization: str | None = None  # answer `unauthorized` to a request without this Authorization
+    unauthorized: Answer | None = None
 
 
 @dataclass
@@ -44,6 +46,8 @@ class ReplayServer:
                 answer = server.routes.get((lookup, self.path))
                 if answer is None:
                     answer = Answer(404, b'{"message":"Not Found"}', {"Content-Type": "application/json"})
+                if answer.authorization is not None and headers.get("authorization") != answer.authorization:
+                    answer = answer.unauthorized or Answer(401)
                 status, body = answer.status, answer.body
                 if answer.etag is not None and headers.get("if-none-match") == answer.etag:
                     status, body = 304, b""

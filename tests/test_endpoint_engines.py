@@ -182,3 +182,19 @@ async def test_triton_readiness_route():
     _, record, _ = await probe_twice(routes, engine="triton")
     assert record.health is Health.DOWN
     assert record.reason == "HTTP 400 from readiness route /v2/health/ready"
+
+
+async def test_auto_detects_again_after_the_endpoint_comes_back_as_another_engine():
+    load = fx.Load()
+    server = EngineServer(fx.vllm(load))
+    collector = EndpointCollector(clock=FrozenClock())
+    async with server:
+        target = EndpointTarget(name="ep", url=server.url, consecutive=1)
+        assert (await collector.probe_one(target)).engine == "vllm"
+        server.routes = {"GET /health": fx.Reply(503, b"")}
+        down = await collector.probe_one(target)
+        assert down.health is Health.DOWN and down.engine == "vllm"
+        server.routes = fx.sglang(load)
+        back = await collector.probe_one(target)
+        await collector.close()
+    assert back.engine == "sglang" and back.health is Health.UP

@@ -104,7 +104,7 @@ async def test_connection_refused():
 
 async def test_dns_failure():
     collector = EndpointCollector()
-    target = EndpointTarget(name="ep", url="http://no-such-host.invalid:8000", engine="vllm", timeout=2)
+    target = EndpointTarget(name="ep", url="http://no-such-host.invalid:8000", engine="vllm", timeout=5)
     record = await collector.probe_one(target)
     await collector.close()
     assert record.health is Health.DOWN and record.reason == "DNS lookup failed"

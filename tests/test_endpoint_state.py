@@ -169,3 +169,17 @@ async def test_uptime_of_every_endpoint_in_one_query(tmp_path):
         }
     finally:
         await store.close()
+
+
+async def test_an_endpoint_with_a_longer_interval_is_probed_less_often():
+    collector = EndpointCollector()
+    async with EngineServer(fx.vllm(fx.Load())) as slow, EngineServer(fx.vllm(fx.Load())) as fast:
+        targets = [
+            EndpointTarget(name="slow", url=slow.url, engine="vllm", interval=3600),
+            EndpointTarget(name="fast", url=fast.url, engine="vllm"),
+        ]
+        for _ in range(3):
+            records = await collector.collect(targets, settle=2)
+        await collector.close()
+    assert slow.requests["GET /health"] == 1 and fast.requests["GET /health"] == 3
+    assert {r.name for r in records} == {"slow", "fast"}

@@ -11,7 +11,15 @@ from console.pins import PinsError, compute_drift, load_pins, short
 
 REV_A = "8b1e0d4c2f6a9e73b5d01c4e8a2f7b96d3c05e11"
 REV_B = "3f2a91c7d84b0e5a6c19f2d73e8b4a05c6d1e927"
-PIN = Pin(name="qwen3-8b", model="Qwen/Qwen3-8B", revision=REV_A, engine="vllm", engine_version="0.32.0")
+PIN = Pin(
+    name="qwen3-8b",
+    model="Qwen/Qwen3-8B",
+    revision=REV_A,
+    tokenizer_revision=REV_A,
+    engine="vllm",
+    engine_version="0.32.0",
+    chat_template_sha256="9c" * 32,
+)
 
 
 def endpoint(**fields) -> EndpointRecord:
@@ -40,6 +48,15 @@ def endpoint(**fields) -> EndpointRecord:
         ),
         ({"engine_version": "v0.32.0"}, []),
         ({"engine_version": "0.33.0"}, [("engine version", "serves engine version 0.33.0, pinned 0.32.0")]),
+        ({"tokenizer_revision": REV_A, "chat_template_sha256": "9c" * 32}, []),
+        (
+            {"tokenizer_revision": REV_B},
+            [("tokenizer revision", "serves tokenizer revision 3f2a91c, pinned 8b1e0d4")],
+        ),
+        (
+            {"chat_template_sha256": "e3" * 32},
+            [("chat template", "serves chat template e3e3e3e, pinned 9c9c9c9")],
+        ),
         ({"pin": None, "served_revision": REV_B}, []),
         ({"pin": "other", "served_revision": REV_B}, []),
         ({"served_models": (), "served_revision": REV_B}, []),  # down: nothing known is served

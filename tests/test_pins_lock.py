@@ -203,3 +203,17 @@ async def test_execute_bump_journals_intent_and_outcome(tmp_path: Path):
 def test_render_from_nothing_is_loadable():
     text = render_pins([Pin(name="a", model="m", revision=REV_A)])
     assert 'name = "a"' in text
+
+
+def test_the_example_lock_file_loads_and_survives_a_bump(tmp_path: Path):
+    example = Path(__file__).resolve().parent.parent / "fleet.example.lock"
+    pins = load_pins(example)
+    assert [p.name for p in pins] == ["qwen3-8b", "qwen3-coder-30b"]
+    assert pins[0].previous[0].engine_version == "0.31.1"
+    copy = tmp_path / "fleet.lock"
+    copy.write_text(example.read_text())
+    bump_lock(copy, plan_bump(pins, "qwen3-coder-30b", "0.5.5", "engine_version"))
+    text = copy.read_text()
+    assert "# last-known-good entries, newest first" in text
+    assert 'name = "qwen3-8b"                                      # the name endpoints use' in text
+    assert load_pins(copy)[1].previous[0].engine_version == "0.5.4"

@@ -108,6 +108,24 @@ def sig(source: str, id: str, kind: str, at: float = 100.0, body: str = "", **kw
             ],
             [("engine", "newer engine release v0.34.0 (notes mention deprecation)")],
         ),
+        (
+            [
+                sig(
+                    "github:vllm-project/vllm",
+                    "release:v0.33.0",
+                    "release",
+                    body="The Qwen3 reasoning parser is removed.",
+                )
+            ],
+            [("engine", "newer engine release v0.33.0 (notes mention removal, Qwen3 by name)")],
+        ),
+        (  # one release seen on GitHub and on PyPI is one piece of news
+            [
+                sig("github:vllm-project/vllm", "release:v0.33.0", "release", at=200),
+                sig("pypi:vllm", "release:0.33.0", "release", at=100),
+            ],
+            [("engine", "newer engine release v0.33.0")],
+        ),
         ([sig("pypi:vllm", "yanked:0.32.0", "yanked")], [("yanked", "pinned vllm 0.32.0 was yanked")]),
         ([sig("pypi:vllm", "yanked:0.30.0", "yanked")], []),
         (

@@ -225,3 +225,15 @@ async def test_tags(tmp_path):
         (tag,) = await h.poll(h.poller(GithubSource(config, 900.0)))
         assert (tag.id, tag.kind, tag.title) == ("release:b6601", "release", "ggml-org/llama.cpp tag b6601")
         assert tag.url == f"{h.server.url}/ggml-org/llama.cpp/releases/tag/b6601"
+
+
+async def test_a_redirect_to_another_host_is_not_followed_with_the_token(tmp_path):
+    async with harness(tmp_path) as h:
+        h.server.json(
+            RELEASES, {"message": "Moved"}, status=301, headers={"Location": "https://elsewhere.example/x"}
+        )
+        config = GithubSignal(source="github", repo=REPO, base_url=f"{h.server.url}/api/v3")
+        poller = h.poller(GithubSource(config, 900.0, "ghp_secret"))
+        assert await h.poll(poller) == []
+        assert len(h.server.requests) == 1  # nothing else was asked, of anyone
+        assert "Moved (elsewhere.example: redirect not followed)" in poller.states()[0].message

@@ -130,9 +130,9 @@ class EndpointDetailScreen(ModalScreen[None]):
         with VerticalScroll() as scroll:
             scroll.border_title = f"Endpoint {self.endpoint}"
             scroll.border_subtitle = "Esc to close"
-            yield Static(self._render(self._snapshot))
+            yield Static(self._detail(self._snapshot))
 
-    def _render(self, snapshot: FleetSnapshot) -> Table | Text:
+    def _detail(self, snapshot: FleetSnapshot) -> Table | Text:
         record = next((ep for ep in snapshot.endpoints if ep.name == self.endpoint), None)
         if record is None:
             return Text(f"{self.endpoint} is no longer configured", style="dim")
@@ -142,7 +142,7 @@ class EndpointDetailScreen(ModalScreen[None]):
         """A newer snapshot: redraw with it."""
         if snapshot is not self._snapshot:
             self._snapshot = snapshot
-            self.query_one(Static).update(self._render(snapshot))
+            self.query_one(Static).update(self._detail(snapshot))
 
     def action_close(self) -> None:
         self.dismiss(None)

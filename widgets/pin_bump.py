@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,7 +13,7 @@ from textual.widgets import Static
 from console.pins import BUMP_FIELDS, PinBump
 
 
-def plan_table(bump: PinBump, lock_file: Path) -> Table:
+def plan_table(bump: PinBump, lock_file: str) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
@@ -26,7 +24,7 @@ def plan_table(bump: PinBump, lock_file: Path) -> Table:
     )
     if bump.reason:
         table.add_row("Why", Text(bump.reason, style="yellow"))
-    table.add_row("Lock file", Text(str(lock_file)))
+    table.add_row("Lock file", Text(lock_file))
     table.add_row("Rollback", Text("the current entry is kept first in `previous`"))
     table.add_row("Journal", Text("intent before the write, outcome after, in the audit table"))
     return table
@@ -52,7 +50,7 @@ class PinBumpScreen(ModalScreen[bool]):
         Binding("escape,n", "cancel", "Cancel", id="bump.cancel"),
     ]
 
-    def __init__(self, bump: PinBump, lock_file: Path) -> None:
+    def __init__(self, bump: PinBump, lock_file: str) -> None:
         super().__init__()
         self.bump = bump
         self.lock_file = lock_file

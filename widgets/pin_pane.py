@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual import on
 from textual.binding import Binding
 from textual.message import Message
+from textual.widgets import DataTable
 
 from console.model import FleetSnapshot
 from console.pins import short
@@ -96,6 +98,11 @@ class PinPane(Pane):
 
     def action_open(self) -> None:
         self._request("open")
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # the table takes Enter before the pane's binding sees it
+        self.action_open()
 
     def action_bump(self) -> None:
         self._request("bump")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from textual import on
 from textual.binding import Binding
 from textual.markup import escape
 from textual.message import Message
+from textual.widgets import DataTable
 
 from console.model import FleetSnapshot, SignalState
 from widgets.format import age, signal_state
@@ -103,3 +105,8 @@ class SignalPane(Pane):
 
     def action_open(self) -> None:
         self._request("open")
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # the table takes Enter before the pane's binding sees it
+        self.action_open()

@@ -1,4 +1,4 @@
-"""A simulated fleet: an 8-GPU H200 box, six endpoints, four pins, a stream of signals, two routes.
+"""A simulated fleet: an 8-GPU H200 box, six endpoints, four pins, two routes (its signals: demo.upstream).
 
 Every value is a pure function of (seed, time), so two runs with the same seed and clock show the
 same screen, which is what the snapshot tests rely on.
@@ -10,7 +10,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from console.model import EndpointRecord, Health, Pin, RouteState, RouteTarget, Signal
+from console.model import EndpointRecord, Health, Pin, RouteState, RouteTarget
 
 DEMO_EPOCH = 1_795_000_000.0  # a fixed start, so ages on screen are stable under a frozen clock
 H200_MEMORY = 143_771 * 1024 * 1024  # what NVML reports for an H200 141GB
@@ -164,8 +164,6 @@ class DemoFleet:
                     ("/version version", "0.32.0"),
                     ("/v1/models Qwen/Qwen3-8B", f"/models/models--Qwen--Qwen3-8B/snapshots/{QWEN3_8B_REV}"),
                 ),
-                uptime_1h=1.0,
-                uptime_24h=0.9993,
             ),
             EndpointRecord(
                 name="chat-b",
@@ -200,8 +198,6 @@ class DemoFleet:
                         f"/models/models--Qwen--Qwen3-8B/snapshots/{QWEN3_8B_NEW_REV}",
                     ),
                 ),
-                uptime_1h=1.0,
-                uptime_24h=1.0,
             ),
             EndpointRecord(
                 name="coder",
@@ -234,8 +230,6 @@ class DemoFleet:
                     ("/get_server_info revision", QWEN3_CODER_REV),
                 ),
                 errors=((t - 40, "KV cache 97% full (limit 95%)"),),
-                uptime_1h=1.0,
-                uptime_24h=0.998,
             ),
             EndpointRecord(
                 name="coder-fallback",
@@ -264,8 +258,6 @@ class DemoFleet:
                     ("/props build_info", "b6512-5e0b9c3a"),
                     ("/props model_path", "/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf"),
                 ),
-                uptime_1h=1.0,
-                uptime_24h=1.0,
             ),
             EndpointRecord(
                 name="embed",
@@ -285,8 +277,6 @@ class DemoFleet:
                     ("/api/version version", "0.12.6"),
                     ("/api/tags qwen3-embedding:8b", "sha256:" + "64c2" * 16),
                 ),
-                uptime_1h=1.0,
-                uptime_24h=1.0,
             ),
             EndpointRecord(
                 name="vision",
@@ -298,8 +288,6 @@ class DemoFleet:
                 pinned_model="Qwen/Qwen2.5-VL-7B-Instruct",
                 checked_at=t,
                 errors=((t - 65, "connection refused"), (t - 5, "connection refused")),
-                uptime_1h=0.0,
-                uptime_24h=0.912,
             ),
         )
 
@@ -363,106 +351,5 @@ class DemoFleet:
                 stable="coder",
                 targets=(RouteTarget("coder", 100), RouteTarget("coder-fallback", 0)),
                 protected=True,
-            ),
-        )
-
-    # --- signals: a stream, each appearing `at` seconds after the start ---
-
-    def signals(self, t: float) -> tuple[Signal, ...]:
-        elapsed = t - self.start
-        return tuple(signal for at, signal in self._signal_stream() if elapsed >= at)
-
-    def _signal_stream(self) -> tuple[tuple[float, Signal], ...]:
-        s = self.start
-        return (
-            (
-                0,
-                Signal(
-                    source="huggingface:Qwen/Qwen3-8B",
-                    id=f"revision:{QWEN3_8B_NEW_REV}",
-                    kind="revision",
-                    title=f"Qwen/Qwen3-8B main moved to {QWEN3_8B_NEW_REV[:7]}",
-                    url="https://huggingface.co/Qwen/Qwen3-8B/commit/" + QWEN3_8B_NEW_REV,
-                    published_at=s - 3 * 3600,
-                    body="tokenizer_config.json: chat template updated for tool calls",
-                    subject="qwen3-8b",
-                    reason="newer revision for pin qwen3-8b",
-                ),
-            ),
-            (
-                0,
-                Signal(
-                    source="github:vllm-project/vllm",
-                    id="release:v0.33.0",
-                    kind="release",
-                    title="vLLM v0.33.0",
-                    url="https://github.com/vllm-project/vllm/releases/tag/v0.33.0",
-                    published_at=s - 26 * 3600,
-                    body="## Breaking\n- `reasoning_content` removed from responses; use `reasoning`.",
-                    subject="qwen3-8b",
-                    reason="newer engine release for pin qwen3-8b (breaking change)",
-                ),
-            ),
-            (
-                0,
-                Signal(
-                    source="huggingface:Qwen/Qwen3-Embedding-8B",
-                    id="license:apache-2.0->qwen-research",
-                    kind="license",
-                    title="Qwen/Qwen3-Embedding-8B licence changed: apache-2.0 -> qwen-research",
-                    url="https://huggingface.co/Qwen/Qwen3-Embedding-8B",
-                    published_at=s - 5 * 3600,
-                    subject="qwen3-embedding",
-                    reason="licence changed for pin qwen3-embedding",
-                ),
-            ),
-            (
-                0,
-                Signal(
-                    source="huggingface:author:Qwen",
-                    id="new-model:Qwen/Qwen3.5-14B",
-                    kind="new-model",
-                    title="New model by Qwen: Qwen/Qwen3.5-14B",
-                    url="https://huggingface.co/Qwen/Qwen3.5-14B",
-                    published_at=s - 2 * 3600,
-                ),
-            ),
-            (
-                0,
-                Signal(
-                    source="pypi:sglang",
-                    id="release:0.5.5",
-                    kind="release",
-                    title="sglang 0.5.5 on PyPI",
-                    url="https://pypi.org/project/sglang/0.5.5/",
-                    published_at=s - 9 * 3600,
-                    subject="qwen3-coder-30b",
-                    reason="newer engine release for pin qwen3-coder-30b",
-                ),
-            ),
-            (
-                45,
-                Signal(
-                    source="feed:ai-news",
-                    id="news:qwen-lead-departs",
-                    kind="news",
-                    title="Qwen team lead departs; roadmap under review",
-                    url="https://news.example.org/qwen-lead-departs",
-                    published_at=s + 40,
-                    body="Tagged: leadership",
-                ),
-            ),
-            (
-                90,
-                Signal(
-                    source="github:ggml-org/llama.cpp",
-                    id="release:b6601",
-                    kind="release",
-                    title="llama.cpp b6601",
-                    url="https://github.com/ggml-org/llama.cpp/releases/tag/b6601",
-                    published_at=s + 85,
-                    subject="qwen2.5-coder-7b",
-                    reason="newer engine release for pin qwen2.5-coder-7b",
-                ),
             ),
         )

@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,8 @@ IDENTITY_EVERY = 30.0  # seconds between model-list and identity reads while the
 WINDOW = 60.0  # seconds of metrics history behind the windowed figures
 MAX_REDIRECTS = 3
 ERRORS_KEPT = 10
+SPREAD = 0.5  # share of a refresh's wait over which probe starts are spread
+PACE_FROM = 16  # endpoints; fewer start at once
 SHOWN_FIGURES = ("running", "waiting", "kv_usage", "ttft", "output_tokens")  # the pane's columns
 
 
@@ -72,6 +75,7 @@ class EndpointTarget:
     canary_tokens: int = 1
     route: str | None = None
     weight: int | None = None
+    interval: float | None = None  # seconds between probes when longer than the refresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,7 @@ class _State:
     canary_error: str | None = None
     record: EndpointRecord | None = None
     task: asyncio.Task[EndpointRecord | None] | None = None
+    started: float = -1e18  # monotonic time the last probe started
 
 
 def _reason(exc: BaseException, timeout: float) -> ProbeFailure:
@@ -154,11 +159,15 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _tls_key(target: EndpointTarget) -> tuple[bool, str | None]:
+    return (target.verify_tls, target.ca_bundle)
+
+
 def _ssl_context(target: EndpointTarget) -> ssl.SSLContext | bool:
     if not target.verify_tls:
         return False
     if target.ca_bundle is None:
-        return True
+        return httpx.create_ssl_context()
     try:
         return ssl.create_default_context(cafile=target.ca_bundle)
     except (OSError, ssl.SSLError) as exc:
@@ -180,34 +189,47 @@ class EndpointCollector:
         self.identity_every = identity_every
         self.window = window
         self._states: dict[str, _State] = {}
-        self._clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._client_keys: dict[str, tuple[bool, str | None]] = {}
+        self._contexts: dict[tuple[bool, str | None], ssl.SSLContext | bool] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         self._gate = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
 
     # --- HTTP ---
 
     def _client(self, target: EndpointTarget) -> httpx.AsyncClient:
-        key = (target.verify_tls, target.ca_bundle)
-        client = self._clients.get(key)
-        if client is None:
-            client = httpx.AsyncClient(
-                verify=_ssl_context(target),
-                follow_redirects=False,
-                limits=httpx.Limits(
-                    max_connections=self._concurrency * 4,
-                    max_keepalive_connections=4096,
-                    keepalive_expiry=60.0,
-                ),
-                timeout=httpx.Timeout(5.0),
-                trust_env=False,
-            )
-            self._clients[key] = client
+        # one small pool per endpoint: httpcore scans every connection of a pool on each request,
+        # so one pool shared by hundreds of hosts costs more CPU than the probes themselves
+        client = self._clients.get(target.name)
+        if client is not None and self._client_keys.get(target.name) == _tls_key(target):
+            return client
+        if client is not None:
+            self._retire(client)
+        tls = _tls_key(target)
+        if tls not in self._contexts:
+            self._contexts[tls] = _ssl_context(target)  # loading CA certificates is slow: once per kind
+        client = httpx.AsyncClient(
+            verify=self._contexts[tls],
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8, keepalive_expiry=60.0),
+            timeout=httpx.Timeout(5.0),
+            trust_env=False,
+        )
+        self._clients[target.name] = client
+        self._client_keys[target.name] = tls
         return client
+
+    def _retire(self, client: httpx.AsyncClient) -> None:
+        closing = asyncio.ensure_future(client.aclose())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         tasks = [s.task for s in self._states.values() if s.task is not None and not s.task.done()]
         for task in tasks:
             task.cancel()
@@ -283,17 +305,29 @@ class EndpointCollector:
                 state = self._states.pop(name)
                 if state.task is not None:
                     state.task.cancel()
-        started: list[asyncio.Task[EndpointRecord | None]] = []
+                client = self._clients.pop(name, None)
+                if client is not None:
+                    self._retire(client)
+        due = []
         for target in targets:
             state = self._states.setdefault(target.name, _State())
-            if state.task is None or state.task.done():
-                state.task = asyncio.create_task(
-                    self._probe_gated(target, state), name=f"probe:{target.name}"
-                )
-                started.append(state.task)
+            waited = time.monotonic() - state.started
+            if (state.task is None or state.task.done()) and waited >= (target.interval or 0.0) - 0.5:
+                due.append((target, state))
+        limit = settle if settle is not None else max((t.timeout for t in targets), default=0) * 2 + 1
+        # starts are spread over part of the wait, so answers arrive a few at a time and the event
+        # loop (the screen) is never held by hundreds of them at once
+        pace = limit * SPREAD / len(due) if len(due) > PACE_FROM else 0.0
+        began = time.perf_counter()
+        started: list[asyncio.Task[EndpointRecord | None]] = []
+        for index, (target, state) in enumerate(due):
+            if pace:
+                await asyncio.sleep(max(0.0, began + index * pace - time.perf_counter()))
+            state.started = time.monotonic()
+            state.task = asyncio.create_task(self._probe_gated(target, state), name=f"probe:{target.name}")
+            started.append(state.task)
         if started:
-            limit = settle if settle is not None else max(t.timeout for t in targets) * 2 + 1
-            await asyncio.wait(started, timeout=limit)
+            await asyncio.wait(started, timeout=max(0.0, limit - (time.perf_counter() - began)))
         records = []
         for target in targets:
             state = self._states[target.name]
@@ -349,9 +383,13 @@ class EndpointCollector:
                 return None
             observed, problems = failure.health, [failure.reason]
             engine = ENGINES.get(state.engine or target.engine)
+            if target.engine == "auto":
+                state.engine = None  # detect again when it answers: a restart may bring another engine
         if observed is Health.UP and engine is not None:
             was_down = state.shown not in (Health.UP, Health.DEGRADED)
-            identity_due = now - state.identity_at >= self.identity_every or was_down
+            # each endpoint on its own phase, so identity reads do not all land on one refresh
+            every = self.identity_every * (0.75 + 0.5 * (zlib.crc32(target.name.encode()) % 1000) / 1000)
+            identity_due = now - state.identity_at >= every or was_down
             jobs: list[Any] = [self._metrics(target, engine, state, now)]
             if identity_due:
                 jobs.append(self._identity(target, engine, state, now))

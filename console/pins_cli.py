@@ -1,0 +1,179 @@
+"""`fleetdeck pins`: the pins, their drift and what upstream says, as a table or JSON; and `pins bump`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from console.config import Config, resolve_secret
+from console.model import Drift, EndpointRecord, Pin, Upstream
+from console.pins import (
+    BUMP_FIELDS,
+    PinsError,
+    bump_candidate,
+    compute_drift,
+    current_operator,
+    execute_bump,
+    load_pins,
+    may_act,
+    plan_bump,
+    short,
+    upstream_state,
+)
+from console.sources.endpoints import EndpointCollector, EndpointTarget
+from console.store import Store, StoreError
+
+
+async def _served(config: Config) -> tuple[EndpointRecord, ...]:
+    """One probe of every configured endpoint that has a pin."""
+    targets = [
+        EndpointTarget(
+            name=e.name,
+            url=str(e.url),
+            engine=e.engine,
+            pin=e.pin,
+            model=e.model,
+            token=resolve_secret(e.token_env),
+            timeout=e.timeout,
+            metrics_url=str(e.metrics_url) if e.metrics_url else None,
+            verify_tls=e.verify_tls,
+            ca_bundle=str(e.ca_bundle) if e.ca_bundle else None,
+            consecutive=1,  # one probe decides: there is no history to smooth here
+        )
+        for e in config.endpoints
+        if e.pin
+    ]
+    if not targets:
+        return ()
+    collector = EndpointCollector()
+    try:
+        return await collector.collect(targets)
+    finally:
+        await collector.close()
+
+
+async def _upstream(db: Path, pins: Sequence[Pin]) -> tuple[Upstream, ...]:
+    """What the signals the console stored say about the pins; none when there is no store yet."""
+    if not db.exists():
+        return ()
+    async with await Store.open(db) as store:
+        return upstream_state(pins, await store.list_signals(limit=500))
+
+
+async def gather(config: Config, db: Path) -> tuple[tuple[Pin, ...], tuple[Drift, ...], tuple[Upstream, ...]]:
+    pins = load_pins(config.pins_path)
+    endpoints, upstream = await asyncio.gather(_served(config), _upstream(db, pins))
+    return pins, compute_drift(pins, endpoints), upstream
+
+
+def render_table(pins: Sequence[Pin], drifts: Sequence[Drift], upstream: Sequence[Upstream]) -> str:
+    """Plain columns; a pin with several drifts or upstream items takes several lines."""
+    header = ("PIN", "REVISION", "ENGINE", "DRIFT", "UPSTREAM")
+    rows: list[tuple[str, ...]] = []
+    for pin in pins:
+        drift = [f"{d.endpoint}: {d.message}" for d in drifts if d.pin == pin.name] or ["in sync"]
+        news = [u.message for u in upstream if u.pin == pin.name] or ["–"]
+        engine = " ".join(x for x in (pin.engine, pin.engine_version) if x) or "–"
+        for n in range(max(len(drift), len(news))):
+            first = n == 0
+            rows.append(
+                (
+                    pin.name if first else "",
+                    short(pin.revision) if first else "",
+                    engine if first else "",
+                    drift[n] if n < len(drift) else "",
+                    news[n] if n < len(news) else "",
+                )
+            )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]]).rstrip()
+        for r in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def render_json(
+    path: Path, pins: Sequence[Pin], drifts: Sequence[Drift], upstream: Sequence[Upstream]
+) -> str:
+    def pin_dict(pin: Pin) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(pin).items() if k != "previous"}
+        data["previous"] = [
+            {k: v for k, v in asdict(p).items() if k not in ("previous", "name")} for p in pin.previous
+        ]
+        data["drift"] = [{**asdict(d), "message": d.message} for d in drifts if d.pin == pin.name]
+        data["upstream"] = [asdict(u) for u in upstream if u.pin == pin.name]
+        return data
+
+    return json.dumps({"lock_file": str(path), "pins": [pin_dict(p) for p in pins]}, indent=2)
+
+
+def show(config: Config, db: Path, as_json: bool, out: TextIO = sys.stdout) -> int:
+    pins, drifts, upstream = asyncio.run(gather(config, db))
+    if as_json:
+        print(render_json(config.pins_path, pins, drifts, upstream), file=out)
+    elif not pins:
+        print(f"no pins in {config.pins_path}", file=out)
+    else:
+        print(render_table(pins, drifts, upstream), file=out)
+    return 0
+
+
+def bump(
+    config: Config,
+    db: Path,
+    name: str,
+    to: str | None,
+    field: str,
+    yes: bool,
+    read_only: bool,
+    out: TextIO = sys.stdout,
+    answer: TextIO = sys.stdin,
+) -> int:
+    """Plan, confirm, journal, write. Returns 0 when bumped, 1 when declined, 2 when refused."""
+    if read_only or config.console.read_only:
+        raise PinsError("read-only: pin bumps are off")
+    operator, ssh_client = current_operator()
+    if not may_act(operator, config.console.operators):
+        raise PinsError(f"{operator} is not in console.operators: pin bumps are refused")
+    pins = load_pins(config.pins_path)
+    reason = ""
+    if to is None:
+        upstream = asyncio.run(_upstream(db, pins))
+        candidate = bump_candidate([u for u in upstream if field == "auto" or u.bump_field == field], name)
+        if candidate is None or candidate.bump_to is None or candidate.bump_field is None:
+            raise PinsError(f"nothing upstream names a new version for pin {name!r}; give one with --to")
+        to, field, reason = candidate.bump_to, candidate.bump_field, candidate.message
+    plan = plan_bump(pins, name, to, "revision" if field == "auto" else field, reason)
+    print(f"Plan: bump pin {plan.pin} in {config.pins_path}", file=out)
+    print(f"  {BUMP_FIELDS[plan.field]}: {plan.before or 'unset'}", file=out)
+    print(f"  {'->'.rjust(len(BUMP_FIELDS[plan.field]) + 1)} {plan.after}", file=out)
+    if plan.reason:
+        print(f"  why: {plan.reason}", file=out)
+    print(
+        "  the current entry is kept first in `previous`; intent and outcome go to the audit journal",
+        file=out,
+    )
+    if not yes:
+        if not answer.isatty():
+            raise PinsError("not a terminal: pass --yes to bump without a prompt")
+        print("Bump? [y/N] ", end="", file=out, flush=True)
+        if answer.readline().strip().lower() not in ("y", "yes"):
+            print("not bumped", file=out)
+            return 1
+
+    async def run() -> Pin:
+        async with await Store.open(db) as store:
+            return await execute_bump(store, config.pins_path, plan, operator, ssh_client)
+
+    try:
+        asyncio.run(run())
+    except StoreError as exc:
+        raise PinsError(f"{exc}; nothing written") from None
+    print(f"bumped {plan.message}", file=out)
+    return 0
