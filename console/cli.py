@@ -7,9 +7,13 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console import locations
 from console.config import Config, ConfigError, default_config, discover_config, load_config
+
+if TYPE_CHECKING:
+    from console.runtime import Runtime
 
 # --color -> the colour system Textual is told to use; read when Textual is imported
 COLOR_SYSTEMS = {"auto": None, "truecolor": "truecolor", "256": "256", "16": "standard", "none": None}
@@ -74,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="GPU hosts of 8 GPUs (default 1)",
     )
+    snapshot = commands.add_parser(
+        "snapshot", parents=[common], help="collect once from every source, print, exit 1 if down or drifting"
+    )
+    snapshot.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    snapshot.add_argument("--demo", action="store_true", help="collect from the built-in demo fleet")
     check = commands.add_parser("check", parents=[common], help="validate a config file and exit")
     check.add_argument("file", nargs="?", type=Path, metavar="CONFIG", help="the file to check")
     pins = commands.add_parser("pins", parents=[common], help="the pins, their drift and upstream news")
@@ -154,6 +163,31 @@ def _pins(args: argparse.Namespace, config: Config, zero: bool) -> int:
         return _fail(str(exc))
 
 
+def _snapshot(runtime: Runtime, as_json: bool) -> int:
+    import asyncio
+    import time
+
+    from rich.console import Console
+
+    from console import snapshot
+    from console.store import StoreError
+
+    try:
+        fleet = asyncio.run(snapshot.collect(runtime))
+    except StoreError as exc:
+        return _fail(str(exc))
+    doc = snapshot.document(fleet, runtime.mode.value, time.time())
+    try:
+        if as_json:
+            print(snapshot.to_json(doc))
+        else:
+            snapshot.print_tables(doc, Console())
+        sys.stdout.flush()
+    except BrokenPipeError:  # a reader such as `head` went away; nothing is wrong with the fleet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0 if doc["healthy"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
@@ -171,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "audit":
             return _audit(args, _load(config_path)[0])
-        if command == "demo":
+        demo = command == "demo" or (command == "snapshot" and args.demo)
+        if demo:
             config, zero = _load(config_path) if config_path else (default_config(), False)
         else:
             config, zero = _load(config_path)
@@ -184,14 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     from console.runtime import Mode, Runtime
 
     db = getattr(args, "db", None)
-    if command == "demo":
+    if demo:
         runtime = Runtime(
             config,
             mode=Mode.DEMO,
             db_path=db,
             read_only=getattr(args, "read_only", False),
-            seed=args.seed,
-            demo_hosts=args.hosts,
+            seed=getattr(args, "seed", 7),
+            demo_hosts=getattr(args, "hosts", 1),
         )
     else:
         runtime = Runtime(
@@ -201,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             read_only=getattr(args, "read_only", False),
             zero_config=zero,
         )
+    if command == "snapshot":
+        return _snapshot(runtime, args.json)
     from console.app import FleetdeckApp
 
     app = FleetdeckApp(runtime)

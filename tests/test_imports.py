@@ -14,6 +14,7 @@ CORE = [
     "console.sources.gpu_board",
     "console.sources.endpoints",
     "console.pins",
+    "console.snapshot",
     "console.pins_cli",
     "console.http",
     "console.sources.signals",

@@ -1,0 +1,116 @@
+"""`fleetdeck snapshot`: collect once from every source and print the fleet, for cron jobs and CI gates."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from console.model import FleetSnapshot, Health, PaneState, SignalState
+from console.runtime import Runtime
+
+
+async def collect(runtime: Runtime) -> FleetSnapshot:
+    """Every source once; the runtime is closed afterwards."""
+    try:
+        await runtime.start(live=False)
+        return runtime.snapshot
+    finally:
+        await runtime.close()
+
+
+def problems(snapshot: FleetSnapshot) -> list[str]:
+    """What makes the fleet unhealthy, one line each: anything down or drifting."""
+    found = [
+        f"endpoint {ep.name} is down: {ep.reason}" for ep in snapshot.endpoints if ep.health is Health.DOWN
+    ]
+    found += [f"GPU {gpu.host}:{gpu.index} is lost" for gpu in snapshot.gpus if gpu.lost]
+    found += [f"{d.endpoint} drifts from pin {d.pin}: {d.message}" for d in snapshot.drifts]
+    found += [
+        f"{pane}: {status.message}"
+        for pane, status in snapshot.status.items()
+        if status.state is PaneState.ERROR
+    ]
+    return found
+
+
+def document(snapshot: FleetSnapshot, mode: str, generated_at: float) -> dict[str, Any]:
+    found = problems(snapshot)
+    return {
+        "generated_at": generated_at,
+        "mode": mode,
+        "healthy": not found,
+        "problems": found,
+        "gpus": [dataclasses.asdict(gpu) for gpu in snapshot.gpus],
+        "endpoints": [dataclasses.asdict(ep) for ep in snapshot.endpoints],
+        "pins": [
+            {
+                **dataclasses.asdict(pin),
+                "drift": [
+                    dataclasses.asdict(d) | {"message": d.message}
+                    for d in snapshot.drifts
+                    if d.pin == pin.name
+                ],
+                "upstream": [dataclasses.asdict(u) for u in snapshot.upstream if u.pin == pin.name],
+            }
+            for pin in snapshot.pins
+        ],
+        "signals": [dataclasses.asdict(s) for s in snapshot.signals if s.state is SignalState.NEW],
+        "routes": [dataclasses.asdict(route) for route in snapshot.routes],
+        "sources": {pane: dataclasses.asdict(status) for pane, status in snapshot.status.items()},
+    }
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, default=str)
+
+
+def print_tables(doc: dict[str, Any], console: Console) -> None:
+    gpus = Table("GPU", "name", "util %", "memory", "temp C", "power W", title="GPUs", title_justify="left")
+    for gpu in doc["gpus"]:
+        memory = (
+            f"{gpu['mem_used'] / 2**30:.0f}/{gpu['mem_total'] / 2**30:.0f} GiB" if gpu["mem_total"] else "N/A"
+        )
+        gpus.add_row(
+            f"{gpu['host']}:{gpu['index']}",
+            Text(gpu["name"]),
+            "LOST" if gpu["lost"] else _num(gpu["util"]),
+            memory,
+            _num(gpu["temp"]),
+            _num(gpu["power"]),
+        )
+    endpoints = Table(
+        "endpoint", "state", "engine", "served", "reason", title="Endpoints", title_justify="left"
+    )
+    for ep in doc["endpoints"]:
+        endpoints.add_row(
+            Text(ep["name"]),
+            ep["health"],
+            Text(ep["engine"]),
+            Text(", ".join(ep["served_models"])),
+            Text(ep["reason"]),
+        )
+    pins = Table("pin", "model", "revision", "drift", title="Pins", title_justify="left")
+    for pin in doc["pins"]:
+        drift = "; ".join(f"{d['endpoint']} {d['message']}" for d in pin["drift"]) or "in sync"
+        pins.add_row(Text(pin["name"]), Text(pin["model"]), pin["revision"][:7], Text(drift))
+    signals = Table("source", "signal", title="New signals", title_justify="left")
+    for signal in doc["signals"]:
+        signals.add_row(Text(signal["source"]), Text(signal["title"]))
+    for table in (gpus, endpoints, pins, signals):
+        if table.row_count:
+            console.print(table)
+    if doc["problems"]:
+        console.print(Text("Problems:", style="bold red"))
+        for line in doc["problems"]:
+            console.print(Text(f"  {line}"))
+    else:
+        console.print(Text("Healthy: nothing down, nothing drifting.", style="green"))
+
+
+def _num(value: float | None) -> str:
+    return "N/A" if value is None else f"{value:.0f}"
