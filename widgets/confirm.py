@@ -12,11 +12,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from console.actions import Plan
 from widgets.pane import plain
+from widgets.sheet import Sheet
 
 
 def plan_table(plan: Plan) -> Table:
@@ -63,19 +63,9 @@ def plan_text(plan: Plan) -> Text:
     return lines
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Sheet[bool]):
     DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > VerticalScroll {
-        width: 84;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $warning;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
+    ConfirmScreen > VerticalScroll { width: 84; border: thick $warning; }
     ConfirmScreen .refusal { color: $error; text-style: bold; }
     ConfirmScreen .blocked { color: $warning; text-style: bold; }
     ConfirmScreen .hint { color: $text-muted; margin-top: 1; }

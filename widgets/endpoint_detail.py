@@ -10,12 +10,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from console.model import Drift, EndpointRecord, FleetSnapshot
 from widgets.endpoint_pane import missing_figures
 from widgets.format import HEALTH_BADGE, number, seconds
+from widgets.sheet import Sheet
 
 
 def _when(ts: float) -> str:
@@ -105,20 +105,7 @@ def detail_table(ep: EndpointRecord, drifts: Iterable[Drift]) -> Table:
     return table
 
 
-class EndpointDetailScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    EndpointDetailScreen { align: center middle; }
-    EndpointDetailScreen > VerticalScroll {
-        width: 100;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
-    """
+class EndpointDetailScreen(Sheet[None]):
     BINDINGS = [Binding("escape,q,enter", "close", "Close", tooltip="close the detail view")]
 
     def __init__(self, endpoint: str, snapshot: FleetSnapshot) -> None:

@@ -9,8 +9,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from widgets.sheet import Sheet
 
 
 def binding_table(sections: Sequence[tuple[str, Iterable[tuple[str, str]]]]) -> Table:
@@ -25,19 +26,9 @@ def binding_table(sections: Sequence[tuple[str, Iterable[tuple[str, str]]]]) -> 
     return table
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Sheet[None]):
     DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll {
-        width: 72;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
+    HelpScreen > VerticalScroll { width: 72; }
     """
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="help.close"),

@@ -7,10 +7,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from console.pins import BUMP_FIELDS, PinBump
+from widgets.sheet import Sheet
 
 
 def plan_table(bump: PinBump, lock_file: str) -> Table:
@@ -30,19 +30,9 @@ def plan_table(bump: PinBump, lock_file: str) -> Table:
     return table
 
 
-class PinBumpScreen(ModalScreen[bool]):
+class PinBumpScreen(Sheet[bool]):
     DEFAULT_CSS = """
-    PinBumpScreen { align: center middle; }
-    PinBumpScreen > Vertical {
-        width: 84;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $warning;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
+    PinBumpScreen > Vertical { width: 84; border: round $warning; }
     PinBumpScreen .hint { color: $text-muted; margin-top: 1; }
     """
     BINDINGS = [

@@ -8,11 +8,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from console.model import Drift, Pin, Upstream
 from console.pins import short
+from widgets.sheet import Sheet
 
 _FIELDS = (
     ("Model", "model"),
@@ -48,22 +48,9 @@ def pin_body(pin: Pin, drifts: list[Drift], upstream: list[Upstream]) -> Group:
     return Group(*parts)  # type: ignore[arg-type]
 
 
-class PinDetailScreen(ModalScreen[str | None]):
+class PinDetailScreen(Sheet[str | None]):
     """Dismissed with "bump" when the operator asks for a bump from here, else None."""
 
-    DEFAULT_CSS = """
-    PinDetailScreen { align: center middle; }
-    PinDetailScreen > VerticalScroll {
-        width: 100;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
-    """
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="pin_detail.close"),
         Binding("b", "bump", "Bump", id="pin_detail.bump"),

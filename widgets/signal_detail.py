@@ -11,11 +11,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from console.model import Signal
 from widgets.format import signal_state
+from widgets.sheet import Sheet
 
 MAX_BODY = 40_000  # characters of a body drawn; the URL has the rest
 
@@ -48,22 +48,9 @@ def signal_body(signal: Signal) -> Group:
     return Group(*parts)  # type: ignore[arg-type]
 
 
-class SignalDetailScreen(ModalScreen[str | None]):
+class SignalDetailScreen(Sheet[str | None]):
     """Dismissed with "acknowledge" when the operator acknowledges from here, else None."""
 
-    DEFAULT_CSS = """
-    SignalDetailScreen { align: center middle; }
-    SignalDetailScreen > VerticalScroll {
-        width: 100;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
-    """
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="signal_detail.close"),
         Binding("a", "acknowledge", "Acknowledge", id="signal_detail.acknowledge"),
