@@ -53,6 +53,15 @@ class PollContext:
         self.limited_until = max(until, self.limited_until or 0.0)
         self.note = note
 
+    def gone(self, source: str, problem: str, title: str, url: str, last_seen: str) -> list[Signal]:
+        """A 404: a problem on every poll, but a signal only the first time (keyed by what was last seen)."""
+        self.problem = problem
+        if self.memory.get("gone"):
+            return []
+        self.memory["gone"] = True
+        seen = self.memory.get(last_seen, "never-seen")
+        return [Signal(source=source, id=f"gone:{seen}", kind="gone", title=title, url=url)]
+
 
 class SignalSource(Protocol):
     source: str  # how signals name their source: "github:vllm-project/vllm"

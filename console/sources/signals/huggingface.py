@@ -204,19 +204,13 @@ class HuggingFaceSource:
         ]
 
     def _gone(self, ctx: PollContext, repo: str) -> list[Signal]:
-        ctx.problem = f"404: {repo} not found on {urlsplit(self.endpoint).netloc}"
-        if ctx.memory.get("gone"):
-            return []
-        ctx.memory["gone"] = True
-        return [
-            Signal(
-                source=self.source,
-                id=f"gone:{ctx.memory.get('sha', 'never-seen')}",
-                kind="gone",
-                title=f"{repo} is gone from the Hub (404)",
-                url=f"{self.endpoint}/{repo}",
-            )
-        ]
+        return ctx.gone(
+            self.source,
+            f"404: {repo} not found on {urlsplit(self.endpoint).netloc}",
+            f"{repo} is gone from the Hub (404)",
+            f"{self.endpoint}/{repo}",
+            last_seen="sha",
+        )
 
     # --- an author's new models ---
 

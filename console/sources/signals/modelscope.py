@@ -103,19 +103,13 @@ class ModelScopeSource:
         return signals
 
     def _gone(self, ctx: PollContext, repo: str | None) -> list[Signal]:
-        ctx.problem = f"404: {repo} not found on ModelScope"
-        if ctx.memory.get("gone"):
-            return []
-        ctx.memory["gone"] = True
-        return [
-            Signal(
-                source=self.source,
-                id=f"gone:{ctx.memory.get('license', 'never-seen')}",
-                kind="gone",
-                title=f"{repo} is gone from ModelScope (404)",
-                url=f"{self.endpoint}/models/{repo}",
-            )
-        ]
+        return ctx.gone(
+            self.source,
+            f"404: {repo} not found on ModelScope",
+            f"{repo} is gone from ModelScope (404)",
+            f"{self.endpoint}/models/{repo}",
+            last_seen="license",
+        )
 
     async def _owner(self, ctx: PollContext) -> list[Signal]:
         owner = self.config.owner

@@ -128,16 +128,10 @@ class OciSource:
         ]
 
     def _gone(self, ctx: PollContext) -> list[Signal]:
-        ctx.problem = f"404: tag {self.tag} of {self.repository} not found"
-        if ctx.memory.get("gone"):
-            return []
-        ctx.memory["gone"] = True
-        return [
-            Signal(
-                source=self.source,
-                id=f"gone:{ctx.memory.get('digest', 'never-seen')}",
-                kind="gone",
-                title=f"{self.config.image}: the tag is gone (404)",
-                url=web_url(self.registry, self.repository),
-            )
-        ]
+        return ctx.gone(
+            self.source,
+            f"404: tag {self.tag} of {self.repository} not found",
+            f"{self.config.image}: the tag is gone (404)",
+            web_url(self.registry, self.repository),
+            last_seen="digest",
+        )
