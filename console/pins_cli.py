@@ -6,11 +6,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from console.config import Config, resolve_secret
+from console.config import Config
 from console.model import Drift, EndpointRecord, Pin, Upstream
 from console.pins import (
     BUMP_FIELDS,
@@ -25,28 +25,15 @@ from console.pins import (
     short,
     upstream_state,
 )
-from console.sources.endpoints import EndpointCollector, EndpointTarget
+from console.sources.endpoints import EndpointCollector, target_from_config
 from console.store import Store, StoreError
 
 
 async def _served(config: Config) -> tuple[EndpointRecord, ...]:
     """One probe of every configured endpoint that has a pin."""
+    # one probe decides (there is no history to smooth here), and no canary is sent
     targets = [
-        EndpointTarget(
-            name=e.name,
-            url=str(e.url),
-            engine=e.engine,
-            pin=e.pin,
-            model=e.model,
-            token=resolve_secret(e.token_env),
-            timeout=e.timeout,
-            metrics_url=str(e.metrics_url) if e.metrics_url else None,
-            verify_tls=e.verify_tls,
-            ca_bundle=str(e.ca_bundle) if e.ca_bundle else None,
-            consecutive=1,  # one probe decides: there is no history to smooth here
-        )
-        for e in config.endpoints
-        if e.pin
+        replace(target_from_config(e), consecutive=1, canary_every=None) for e in config.endpoints if e.pin
     ]
     if not targets:
         return ()

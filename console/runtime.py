@@ -49,7 +49,13 @@ from console.pins import (
     upstream_state,
 )
 from console.scheduler import Scheduler
-from console.sources.endpoints import LOCAL_PORTS, EndpointCollector, EndpointTarget, with_uptime
+from console.sources.endpoints import (
+    LOCAL_PORTS,
+    EndpointCollector,
+    EndpointTarget,
+    target_from_config,
+    with_uptime,
+)
 from console.sources.gpu_board import HISTORY_POINTS, GpuBoard
 from console.sources.gpu_dcgm import DcgmScraper
 from console.sources.gpu_nvml import NvmlCollector
@@ -411,27 +417,7 @@ class Runtime:
 
     def _endpoint_targets(self) -> list[EndpointTarget]:
         routes = {target: route.name for route in self.config.routes for target in route.targets}
-        targets = [
-            EndpointTarget(
-                name=e.name,
-                url=str(e.url),
-                engine=e.engine,
-                pin=e.pin,
-                model=e.model,
-                token=resolve_secret(e.token_env),
-                timeout=e.timeout,
-                metrics_url=str(e.metrics_url) if e.metrics_url else None,
-                verify_tls=e.verify_tls,
-                ca_bundle=str(e.ca_bundle) if e.ca_bundle else None,
-                thresholds=e.thresholds,
-                consecutive=e.consecutive,
-                canary_every=e.canary.every if e.canary.enabled else None,
-                canary_tokens=e.canary.max_tokens,
-                route=routes.get(e.name),
-                interval=e.interval,
-            )
-            for e in self.config.endpoints
-        ]
+        targets = [target_from_config(e, routes.get(e.name)) for e in self.config.endpoints]
         if not targets and self.zero_config:
             targets = [
                 EndpointTarget(

@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from console.config import ThresholdsConfig
+from console.config import EndpointConfig, ThresholdsConfig, resolve_secret
 from console.model import EndpointRecord, Health
 from console.sources import promtext
 from console.sources.engines import DETECT, ENGINES, FIGURES, Engine, Identity, expected_names, pick_name
@@ -76,6 +76,28 @@ class EndpointTarget:
     route: str | None = None
     weight: int | None = None
     interval: float | None = None  # seconds between probes when longer than the refresh
+
+
+def target_from_config(e: EndpointConfig, route: str | None = None) -> EndpointTarget:
+    """What to probe for one `[[endpoints]]` entry; the token is read from its environment variable now."""
+    return EndpointTarget(
+        name=e.name,
+        url=str(e.url),
+        engine=e.engine,
+        pin=e.pin,
+        model=e.model,
+        token=resolve_secret(e.token_env),
+        timeout=e.timeout,
+        metrics_url=str(e.metrics_url) if e.metrics_url else None,
+        verify_tls=e.verify_tls,
+        ca_bundle=str(e.ca_bundle) if e.ca_bundle else None,
+        thresholds=e.thresholds,
+        consecutive=e.consecutive,
+        canary_every=e.canary.every if e.canary.enabled else None,
+        canary_tokens=e.canary.max_tokens,
+        route=route,
+        interval=e.interval,
+    )
 
 
 @dataclass(frozen=True, slots=True)
