@@ -14,11 +14,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from console.http import PoliteClient, RateLimited, Unreachable, UpstreamError, clock_time
 from console.model import Signal, SignalSourceState, SignalState
 from console.store import Store
+
+T = TypeVar("T")
+KNOWN_LIMIT = 1000  # ids remembered per source, to tell new ones
 
 JITTER = 0.1  # each interval is stretched or shrunk by up to this fraction, so sources never poll in step
 OFFLINE_RETRY = 60.0  # first retry after the network went away; doubles up to the source's interval
@@ -52,6 +55,19 @@ class PollContext:
     def limited(self, until: float, note: str = "") -> None:
         self.limited_until = max(until, self.limited_until or 0.0)
         self.note = note
+
+    def unseen(self, ids: Sequence[tuple[str, T]]) -> list[tuple[str, T]]:
+        """The ids not seen on an earlier poll, each once; the newest KNOWN_LIMIT are remembered."""
+        known = list(self.memory.get("known", []))
+        seen = set(known)
+        fresh = []
+        for item_id, item in ids:
+            if item_id not in seen:
+                seen.add(item_id)
+                known.append(item_id)
+                fresh.append((item_id, item))
+        self.memory["known"] = known[-KNOWN_LIMIT:]
+        return fresh
 
     def gone(self, source: str, problem: str, title: str, url: str, last_seen: str) -> list[Signal]:
         """A 404: a problem on every poll, but a signal only the first time (keyed by what was last seen)."""

@@ -16,7 +16,6 @@ from console.model import Signal
 from console.sources.signals import PollContext, bearer, parse_time
 
 AUTHOR_LIMIT = 50
-KNOWN_LIMIT = 1000  # model ids remembered per author, to tell new ones
 _RENAMED = re.compile(r"/api/models/([^/]+/[^/?]+)")
 
 # which part of a deployment a changed file belongs to, so a revision move says what changed
@@ -227,24 +226,15 @@ class HuggingFaceSource:
         models = fetched.json()
         if not isinstance(models, list):
             raise UpstreamError(f"{url}: expected a list of models, got {type(models).__name__}")
-        known = list(ctx.memory.get("known", []))
-        seen = set(known)
-        signals = []
-        for model in models:
-            model_id = model.get("id") if isinstance(model, dict) else None
-            if not isinstance(model_id, str) or model_id in seen:
-                continue
-            seen.add(model_id)
-            known.append(model_id)
-            signals.append(
-                Signal(
-                    source=self.source,
-                    id=f"new-model:{model_id}",
-                    kind="new-model",
-                    title=f"New model by {author}: {model_id}",
-                    url=f"{self.endpoint}/{model_id}",
-                    published_at=parse_time(model.get("createdAt") or model.get("lastModified")),
-                )
+        ids = [(m["id"], m) for m in models if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        return [
+            Signal(
+                source=self.source,
+                id=f"new-model:{model_id}",
+                kind="new-model",
+                title=f"New model by {author}: {model_id}",
+                url=f"{self.endpoint}/{model_id}",
+                published_at=parse_time(model.get("createdAt") or model.get("lastModified")),
             )
-        ctx.memory["known"] = known[-KNOWN_LIMIT:]
-        return signals
+            for model_id, model in ctx.unseen(ids)
+        ]

@@ -16,7 +16,6 @@ from console.model import Signal
 from console.sources.signals import PollContext, bearer
 
 PAGE_SIZE = 50
-KNOWN_LIMIT = 1000
 
 
 def _epoch(value: object) -> float | None:
@@ -123,26 +122,21 @@ class ModelScopeSource:
         models = (data.get("models") or data.get("Models")) if isinstance(data, dict) else data
         if not isinstance(models, list):
             raise UpstreamError(f"{url}: no list of models in the answer")
-        known = list(ctx.memory.get("known", []))
-        seen = set(known)
-        signals = []
+        ids = []
         for model in models:
             if not isinstance(model, dict):
                 continue
             model_id = model.get("id") or model.get("Path") and f"{model['Path']}/{model.get('Name', '')}"
-            if not isinstance(model_id, str) or model_id in seen:
-                continue
-            seen.add(model_id)
-            known.append(model_id)
-            signals.append(
-                Signal(
-                    source=self.source,
-                    id=f"new-model:{model_id}",
-                    kind="new-model",
-                    title=f"New model by {owner} on ModelScope: {model_id}",
-                    url=f"{self.endpoint}/models/{model_id}",
-                    published_at=_epoch(model.get("created_at") or model.get("CreatedTime")),
-                )
+            if isinstance(model_id, str):
+                ids.append((model_id, model))
+        return [
+            Signal(
+                source=self.source,
+                id=f"new-model:{model_id}",
+                kind="new-model",
+                title=f"New model by {owner} on ModelScope: {model_id}",
+                url=f"{self.endpoint}/models/{model_id}",
+                published_at=_epoch(model.get("created_at") or model.get("CreatedTime")),
             )
-        ctx.memory["known"] = known[-KNOWN_LIMIT:]
-        return signals
+            for model_id, model in ctx.unseen(ids)
+        ]
