@@ -25,6 +25,7 @@ from console.model import Signal, SignalState
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
+from widgets import wire
 from widgets.confirm import ConfirmScreen
 from widgets.endpoint_detail import EndpointDetailScreen
 from widgets.endpoint_pane import ROUTE_KEY, EndpointPane
@@ -139,6 +140,7 @@ class FleetdeckApp(App[None]):
 
     def __init__(self, runtime: Runtime, *, live: bool = True) -> None:
         super().__init__()
+        wire.install()  # leaner screen updates: the same screen in fewer bytes
         self.runtime = runtime
         self.live = live
         self.active = 0

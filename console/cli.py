@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,21 @@ def _version() -> str:
         return version("fleetdeck")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from low to high, with an error that names the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low} to {high}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,6 +93,20 @@ def _parser() -> argparse.ArgumentParser:
         choices=range(1, 33),
         metavar="N",
         help="GPU hosts of 8 GPUs (default 1)",
+    )
+    demo.add_argument(
+        "--endpoints",
+        type=_count(6, 1024),
+        default=6,
+        metavar="N",
+        help="endpoints, 6 to 1024: beyond the first six, healthy replicas of the chat route (default 6)",
+    )
+    demo.add_argument(
+        "--signals",
+        type=_count(0, 5_000),
+        default=0,
+        metavar="N",
+        help="older signals, already read, stored before the console starts (default 0)",
     )
     snapshot = commands.add_parser(
         "snapshot", parents=[common], help="collect once from every source, print, exit 1 if down or drifting"
@@ -227,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             read_only=getattr(args, "read_only", False),
             seed=getattr(args, "seed", 7),
             demo_hosts=getattr(args, "hosts", 1),
+            demo_endpoints=getattr(args, "endpoints", 6),
+            demo_signals=getattr(args, "signals", 0),
         )
     else:
         runtime = Runtime(

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,6 +36,7 @@ from console.model import (
     Signal,
     SignalState,
     SourceStatus,
+    Upstream,
 )
 from console.pins import (
     PinBump,
@@ -70,6 +72,7 @@ GPU_SAMPLE_EVERY = 5.0  # history keeps one GPU sample per 5 s, whatever the ref
 UPTIME_EVERY = 60.0  # uptime over 1 h and 24 h moves slowly: read it from the store once a minute
 SIGNAL_TICK = 30.0  # how often the poller looks for sources that are due; each has its own interval
 LOCAL_GPUS = "this box"
+SIGNALS_SHOWN = 500  # the newest signals read from the store for the pane
 
 
 class Mode(StrEnum):
@@ -89,6 +92,8 @@ class Runtime:
         seed: int = 7,
         zero_config: bool = False,
         demo_hosts: int = 1,
+        demo_endpoints: int = 6,
+        demo_signals: int = 0,
     ) -> None:
         self.config = config
         self.mode = mode
@@ -103,7 +108,12 @@ class Runtime:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._client: httpx.AsyncClient | None = None
         # the demo fleet starts a minute before the console, so its stream already has some history
-        self.fleet = DemoFleet(seed=seed, start=clock() - 60) if mode is Mode.DEMO else None
+        self.fleet = (
+            DemoFleet(seed=seed, start=clock() - 60, endpoint_count=demo_endpoints)
+            if mode is Mode.DEMO
+            else None
+        )
+        self._demo_signals = demo_signals
         self.nvml = (
             NvmlCollector(
                 FakeNvml(self.fleet, clock),
@@ -144,6 +154,8 @@ class Runtime:
         self.poller: SignalPoller | None = None
         self.demo_upstream: DemoUpstream | None = None
         self._signals: tuple[Signal, ...] = ()  # as stored, before they are related to the pins
+        self._signals_stale = True  # read the store again on the next collection, even without a poll
+        self._related_to: tuple[Any, ...] | None = None  # (pins, signals, upstream, related signals)
 
     # --- lifecycle ---
 
@@ -166,7 +178,7 @@ class Runtime:
             # and its signals come from the real collectors, polling a simulated upstream on loopback
             self.demo_upstream = DemoUpstream(self.fleet, self.clock)
             self.demo_upstream.start()
-            await self.demo_upstream.seed(self.store)
+            await self.demo_upstream.seed(self.store, history=self._demo_signals)
             sources = build_sources(self.demo_upstream.signal_configs(), POLL_EVERY, {})
             self.poller = SignalPoller(sources, http, self.store, self.clock, random.Random(self.fleet.seed))
         elif self.config.signals:
@@ -485,23 +497,45 @@ class Runtime:
             self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=())
             return
         drifts = compute_drift(pins, self.snapshot.endpoints)
-        upstream = upstream_state(pins, self._signals)
+        upstream, related = self._related(pins)
+        before = self.snapshot
+        if (
+            before.status.get("pins") == SourceStatus(PaneState.READY)
+            and before.pins == pins
+            and before.drifts == drifts
+            and before.upstream is upstream
+            and before.signals is related
+        ):
+            return  # nothing the panes show has changed: no repaint
         self._set(
             "pins",
             SourceStatus(PaneState.READY),
             pins=pins,
             drifts=drifts,
             upstream=upstream,
-            signals=relate_signals(self._signals, upstream),
+            signals=related,
         )
+
+    def _related(self, pins: tuple[Pin, ...]) -> tuple[tuple[Upstream, ...], tuple[Signal, ...]]:
+        """Upstream state per pin and the signals related to the pins, worked out again only on a change."""
+        if (
+            self._related_to is None
+            or self._related_to[0] != pins
+            or self._related_to[1] is not self._signals
+        ):
+            upstream = upstream_state(pins, self._signals)
+            self._related_to = (pins, self._signals, upstream, relate_signals(self._signals, upstream))
+        return self._related_to[2], self._related_to[3]
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
-        if self.poller is not None:
-            await self.poller.poll_due()
-        self._signals = tuple(await self.store.list_signals(limit=500))
+        polled = bool(self.poller is not None and (await self.poller.poll_due()).polled)
+        if polled or self._signals_stale:
+            self._signals_stale = False
+            signals = tuple(await self.store.list_signals(limit=SIGNALS_SHOWN))
+            if signals != self._signals:  # the same object when nothing changed, so nothing repaints
+                self._signals = signals
         sources = self.poller.states() if self.poller is not None else ()
-        upstream = upstream_state(self.snapshot.pins, self._signals)
         if not self._signals:
             offline = self.poller.offline_since() if self.poller is not None else None
             if offline is not None:
@@ -514,10 +548,19 @@ class Runtime:
                 )
             self._set("signals", SourceStatus(PaneState.EMPTY, message), signals=(), signal_sources=sources)
             return
+        upstream, related = self._related(self.snapshot.pins)
+        before = self.snapshot
+        if (
+            before.status.get("signals") == SourceStatus(PaneState.READY)
+            and before.signals is related
+            and before.upstream is upstream
+            and before.signal_sources == sources
+        ):
+            return
         self._set(
             "signals",
             SourceStatus(PaneState.READY),
-            signals=relate_signals(self._signals, upstream),
+            signals=related,
             upstream=upstream,
             signal_sources=sources,
         )
@@ -545,18 +588,23 @@ class Runtime:
     async def set_signal_state(self, source: str, signal_id: str, state: SignalState) -> None:
         assert self.store is not None
         await self.store.set_signal_state(source, signal_id, state)
+        self._signals_stale = True
         await self._collect_signals()
 
     async def mute_source(self, source: str) -> None:
         assert self.store is not None
         await self.store.mute_source(source)
+        self._signals_stale = True
         await self._collect_signals()
 
     # --- routes and actions ---
 
     async def _collect_routes(self) -> None:
         assert self.actions is not None
-        routes, self.route_errors = await self.actions.read_all()
+        routes, errors = await self.actions.read_all()
+        if routes == self.snapshot.routes and errors == self.route_errors:
+            return  # the endpoints already carry these weights
+        self.route_errors = errors
         status = self.snapshot.status.get("endpoints", SourceStatus(PaneState.LOADING))
         self._set("endpoints", status, routes=routes, endpoints=with_routes(self.snapshot.endpoints, routes))
 

@@ -7,10 +7,13 @@ snapshot and draws it only when it is seen again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
@@ -19,6 +22,8 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from console.model import FleetSnapshot, PaneState, SourceStatus
 
 Row = tuple[str, tuple[Any, ...]]
+SegmentLines = list[list[Segment]]
+CELL_CACHE_SIZE = 4096  # a few screens of cells at 250x70
 
 
 class LeanTable(DataTable[Any]):
@@ -28,11 +33,56 @@ class LeanTable(DataTable[Any]):
     to the terminal; over SSH that is most of the bytes.
     """
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # DataTable keys its cell cache on a table-wide update count, so one changed cell made every
+        # cell of every repainted line render again; this cache is keyed on each cell's own version
+        self._cell_versions: dict[tuple[RowKey, ColumnKey], int] = {}
+        self._lean_cells: LRUCache[tuple[Any, ...], SegmentLines] = LRUCache(CELL_CACHE_SIZE)
+
     def set_cell(self, row_key: str, column_key: str, value: Any) -> None:
         row, column = RowKey(row_key), ColumnKey(column_key)
         self._data[row][column] = value
+        self._cell_versions[row, column] = self._cell_versions.get((row, column), 0) + 1
         self._update_count += 1  # invalidates the line caches, as update_cell does
         self.refresh_coordinate(Coordinate(self._row_locations.get(row), self._column_locations.get(column)))
+
+    def clear(self, columns: bool = False) -> Self:
+        self._cell_versions.clear()
+        self._lean_cells.clear()
+        return super().clear(columns)
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        if row_index < 0 or column_index < 0:  # the header and row labels
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row = self._row_locations.get_key(row_index)
+        column = self._column_locations.get_key(column_index)
+        key = (
+            row,
+            column,
+            self._cell_versions.get((row, column), 0),
+            row_index,  # in the cell's mouse metadata
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self.show_cursor,
+            self._pseudo_class_state,
+        )
+        lines = self._lean_cells.get(key)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._lean_cells[key] = lines
+        return lines
 
     def fit_columns(self, widths: dict[str, int], flex: dict[str, int], available: int) -> bool:
         """Give the room left after the columns that fit to the flexible ones among them, by weight.

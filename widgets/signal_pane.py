@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from textual import on
 from textual.binding import Binding
@@ -10,9 +11,11 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.model import FleetSnapshot, SignalState
+from console.model import FleetSnapshot, Signal, SignalState
 from widgets.format import age, signal_state
 from widgets.pane import Pane, Row, plain
+
+AGE_REFRESH = 15.0  # seconds between redraws of the age column when nothing else changed
 
 
 class SignalPane(Pane):
@@ -55,27 +58,40 @@ class SignalPane(Pane):
         super().__init__()
         self._clock = clock
         self._by_key: dict[str, tuple[str, str]] = {}
+        # the cells of each signal but its age, kept while the runtime hands over the same signal object
+        self._made: dict[int, tuple[Signal, str, tuple[Any, ...]]] = {}
+
+    def on_mount(self) -> None:
+        # ages move while nothing else does: draw them again now and then, only while the pane is seen
+        self.set_interval(AGE_REFRESH, self._refresh_ages)
+
+    def _refresh_ages(self) -> None:
+        if self._drawn is not None:
+            self._drawn = None
+            self.sync()
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         now = self._clock()
         rows: list[Row] = []
-        self._by_key = {}
+        made: dict[int, tuple[Signal, str, tuple[Any, ...]]] = {}
         for signal in snapshot.signals:
-            key = f"{signal.source}\x00{signal.id}"
-            self._by_key[key] = (signal.source, signal.id)
-            when = signal.published_at or signal.first_seen
-            rows.append(
-                (
+            known = self._made.get(id(signal))
+            if known is None or known[0] is not signal:
+                key = f"{signal.source}\x00{signal.id}"
+                known = (
+                    signal,
                     key,
                     (
-                        signal_state(signal.state),
-                        age(now - when),
                         plain(signal.title, "bold" if signal.state is SignalState.NEW else ""),
                         plain(signal.reason or "", "yellow"),
                         plain(signal.source, "dim"),
                     ),
                 )
-            )
+            made[id(signal)] = known
+            when = signal.published_at or signal.first_seen
+            rows.append((known[1], (signal_state(signal.state), age(now - when), *known[2])))
+        self._made = made
+        self._by_key = {key: (signal.source, signal.id) for signal, key, _ in made.values()}
         return rows
 
     def subtitle(self, snapshot: FleetSnapshot) -> str:

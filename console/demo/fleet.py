@@ -44,8 +44,11 @@ class DemoFleet:
 
     gpu_count = 8
 
-    def __init__(self, seed: int = 7, start: float = DEMO_EPOCH, host: str = "demo-h200") -> None:
+    def __init__(
+        self, seed: int = 7, start: float = DEMO_EPOCH, host: str = "demo-h200", endpoint_count: int = 6
+    ) -> None:
         self.seed = seed
+        self.endpoint_count = max(6, endpoint_count)
         self.start = start
         self.host = host
         rng = random.Random(seed)
@@ -128,6 +131,42 @@ class DemoFleet:
     # --- endpoints ---
 
     def endpoints(self, t: float) -> tuple[EndpointRecord, ...]:
+        return self._core_endpoints(t) + tuple(self._replica(k, t) for k in range(1, self.endpoint_count - 5))
+
+    def _replica(self, k: int, t: float) -> EndpointRecord:
+        """An extra healthy Qwen3-8B replica on the pinned revision, outside any route."""
+        n = self.tick(t)
+
+        def jitter(key: int, base: float, scale: float) -> float:
+            return max(0.0, base + self._noise(n, 1000 + 16 * k + key, scale))
+
+        return EndpointRecord(
+            name=f"chat-r{k:03d}",
+            url=f"http://10.0.{1 + k // 250}.{k % 250 + 1}:8000",
+            engine="vllm",
+            health=Health.UP,
+            reason="healthy",
+            latency_ms=jitter(1, 19, 4),
+            served_models=("Qwen/Qwen3-8B",),
+            served_revision=QWEN3_8B_REV,
+            engine_version="0.32.0",
+            pin="qwen3-8b",
+            pinned_model="Qwen/Qwen3-8B",
+            running=round(jitter(2, 20, 6)),
+            waiting=round(jitter(3, 1, 1)),
+            kv_usage=min(1.0, jitter(4, 0.55, 0.05)),
+            ttft_p95=jitter(5, 0.2, 0.04),
+            tokens_per_s=jitter(6, 2200, 180),
+            checked_at=t,
+            ready=True,
+            ttft_p50=jitter(7, 0.08, 0.01),
+            e2e_p95=jitter(8, 4.0, 0.3),
+            error_rate=0.0,
+            preemptions=0,
+            window_s=60,
+        )
+
+    def _core_endpoints(self, t: float) -> tuple[EndpointRecord, ...]:
         n = self.tick(t)
 
         def jitter(key: int, base: float, scale: float) -> float:

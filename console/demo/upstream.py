@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape
 
 from console.config import FeedRule, FeedSignal, GithubSignal, HuggingFaceSignal, PypiSignal
 from console.demo.fleet import QWEN3_8B_NEW_REV, QWEN3_8B_REV, QWEN3_EMBED_REV, DemoFleet
+from console.model import Signal, SignalState
 from console.store import Store
 
 POLL_EVERY = 30.0  # the demo's sources poll often, so its stream moves while someone watches
@@ -92,7 +93,10 @@ class DemoUpstream:
             ),
         ]
 
-    async def seed(self, store: Store) -> None:
+    async def seed(self, store: Store, history: int = 0) -> None:
+        """What each source saw before the demo started, and `history` older signals, already read."""
+        if history:
+            await store.upsert_signals(self._history(history))
         before = {
             "huggingface:Qwen/Qwen3-8B": {
                 "sha": QWEN3_8B_REV,
@@ -115,6 +119,40 @@ class DemoUpstream:
         }
         for source, state in before.items():
             await store.set_source_state(source, state)
+
+    def _history(self, count: int) -> list[Signal]:
+        """Past llama.cpp builds and vLLM releases, newest an hour before the demo started."""
+        s = self.fleet.start
+        signals = []
+        for k in range(count):
+            published = s - 3600 - k * 5400
+            if k % 3:
+                build = 6511 - k
+                signals.append(
+                    Signal(
+                        source="github:ggml-org/llama.cpp",
+                        id=f"b{build}",
+                        kind="release",
+                        title=f"llama.cpp b{build}",
+                        url=f"https://github.com/ggml-org/llama.cpp/releases/tag/b{build}",
+                        published_at=published,
+                        state=SignalState.ACKNOWLEDGED,
+                    )
+                )
+            else:
+                version = f"0.{31 - k // 60}.{(k // 3) % 20}"
+                signals.append(
+                    Signal(
+                        source="github:vllm-project/vllm",
+                        id=f"v{version}",
+                        kind="release",
+                        title=f"vLLM v{version}",
+                        url=f"https://github.com/vllm-project/vllm/releases/tag/v{version}",
+                        published_at=published,
+                        state=SignalState.ACKNOWLEDGED,
+                    )
+                )
+        return signals
 
     # --- the answers ---
 
