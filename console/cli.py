@@ -113,6 +113,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     snapshot.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     snapshot.add_argument("--demo", action="store_true", help="collect from the built-in demo fleet")
+    serve = commands.add_parser(
+        "serve", parents=[common], help="the console in a browser: one console per browser session"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", default="8765", help="the port to listen on, 0 for any free one (default 8765)"
+    )
+    serve.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a --host other than loopback: there is no authentication, anyone who reaches it watches",
+    )
+    serve.add_argument(
+        "--allow-actions", action="store_true", help="let browser sessions run actions (default: read-only)"
+    )
+    serve.add_argument("--demo", action="store_true", help="serve the built-in demo fleet")
+    serve.add_argument(
+        "--url", metavar="URL", help="the address browsers use, when not http://HOST:PORT (a proxy in front)"
+    )
     check = commands.add_parser("check", parents=[common], help="validate a config file and exit")
     check.add_argument("file", nargs="?", type=Path, metavar="CONFIG", help="the file to check")
     pins = commands.add_parser("pins", parents=[common], help="the pins, their drift and upstream news")
@@ -193,6 +212,56 @@ def _pins(args: argparse.Namespace, config: Config, zero: bool) -> int:
         return _fail(str(exc))
 
 
+def _serve(args: argparse.Namespace, config: Config, zero: bool, demo: bool) -> int:
+    from console import serve
+
+    try:
+        port = serve.parse_port(args.port)
+    except ValueError as exc:
+        return _fail(str(exc))
+    host = args.host
+    try:
+        loopback = serve.is_loopback(host)
+    except OSError as exc:
+        return _fail(f"cannot listen on {host!r}: {exc.strerror or exc}")
+    if not loopback and not args.public:
+        return _fail(
+            f"refusing to serve on {host!r}: not a loopback address, and served consoles have no "
+            "authentication (add --public to serve it anyway)"
+        )
+    read_only = getattr(args, "read_only", False) or not args.allow_actions or config.console.read_only
+    # the sessions read the file checked here, not whatever they would discover on their own
+    config_file = getattr(args, "config", None) or (None if demo or zero else config.source_path)
+    argv = serve.session_argv(
+        demo=demo,
+        read_only=read_only,
+        config=config_file,
+        db=getattr(args, "db", None),
+        color=getattr(args, "color", None),
+    )
+    try:
+        sock = serve.listen(host, port)
+    except OSError as exc:
+        return _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    port = sock.getsockname()[1]
+    # textual-serve appends its own paths (/ws, /static) to this address
+    url = args.url.rstrip("/") if args.url else serve.browser_url(host, port)
+    if args.public:
+        who = "watch the fleet and run actions" if not read_only else "watch the fleet"
+        print(
+            f"fleetdeck serve: warning: no authentication: anyone who can reach {host}:{port} can {who}",
+            file=sys.stderr,
+            flush=True,
+        )
+    modes = ", ".join(["read-only" if read_only else "actions allowed", "demo" if demo else "live"])
+
+    def ready() -> None:
+        print(f"fleetdeck serve: {url} ({modes})", flush=True)
+
+    serve.ConsoleServer(serve.session_command(argv), url).run(sock, ready)
+    return 0
+
+
 def _snapshot(runtime: Runtime, as_json: bool) -> int:
     import asyncio
     import time
@@ -235,13 +304,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "audit":
             return _audit(args, _load(config_path)[0])
-        demo = command == "demo" or (command == "snapshot" and args.demo)
+        demo = command == "demo" or (command in ("snapshot", "serve") and args.demo)
         if demo:
             config, zero = _load(config_path) if config_path else (default_config(), False)
         else:
             config, zero = _load(config_path)
         if command == "pins":
             return _pins(args, *_load(config_path))
+        if command == "serve":
+            return _serve(args, config, zero, demo)
     except ConfigError as exc:
         return _fail(str(exc).splitlines())
 

@@ -33,6 +33,7 @@ CORE = [
     "console.control.kubernetes",
     "console.control.webhook",
     "console.audit",
+    "console.serve",
 ]
 
 
