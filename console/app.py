@@ -15,8 +15,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.events import Resize
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widget import Widget
 
 from console.actions import Action, Outcome, OutcomeKind, Plan
 from console.control import ControlError
@@ -33,6 +34,7 @@ from widgets.gpu_pane import GpuPane
 from widgets.gpu_processes import GpuProcessScreen
 from widgets.header import FleetHeader, PaneTabs
 from widgets.help import HelpScreen
+from widgets.keyline import KeyLine
 from widgets.pane import Pane
 from widgets.pin_bump import PinBumpScreen
 from widgets.pin_detail import PinDetailScreen
@@ -84,6 +86,13 @@ class PaneChanged(Message):
     def __init__(self, pane: str) -> None:
         super().__init__()
         self.pane = pane
+
+
+class ConsoleScreen(Screen[None]):
+    """The main screen. Textual repaints a whole screen when its focus moves, every cell of it; the
+    widgets that look different with focus repaint themselves, so a Tab costs a few lines, not a screen."""
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
 
 class FleetdeckApp(App[None]):
@@ -138,6 +147,9 @@ class FleetdeckApp(App[None]):
         ("↑ ↓ PgUp PgDn Home End", "move in the pane's table"),
     ]
 
+    def get_default_screen(self) -> Screen[None]:
+        return ConsoleScreen(id="_default")
+
     def __init__(self, runtime: Runtime, *, live: bool = True) -> None:
         super().__init__()
         wire.install()  # leaner screen updates: the same screen in fewer bytes
@@ -169,7 +181,7 @@ class FleetdeckApp(App[None]):
         yield PaneTabs()
         with Container(id="panes"):
             yield from self.panes
-        yield Footer()
+        yield KeyLine()
 
     def on_mount(self) -> None:
         if self.runtime.config.console.theme:
@@ -246,10 +258,11 @@ class FleetdeckApp(App[None]):
         shown = self.zoomed if self.zoomed is not None else self.active
         self.query_one("#panes").set_class(single, "-single")
         for index, pane in enumerate(self.panes):
-            pane.set_class(index == shown, "-shown")
-            pane.set_class(index == self.active, "-active")
-        titles = [pane.title for pane in self.panes]
-        self.query_one(PaneTabs).show(titles, shown)
+            if single:  # in the grid every pane shows: moving the class would restyle them all
+                pane.set_class(index == shown, "-shown")
+            pane.set_active(index == self.active)
+        if narrow:  # the tab line shows only in the narrow layout; its update would lay out the screen
+            self.query_one(PaneTabs).show([pane.title for pane in self.panes], shown)
         self.call_after_refresh(self._sync_panes)
 
     def _sync_panes(self) -> None:

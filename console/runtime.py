@@ -529,12 +529,26 @@ class Runtime:
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
-        polled = bool(self.poller is not None and (await self.poller.poll_due()).polled)
-        if polled or self._signals_stale:
-            self._signals_stale = False
-            signals = tuple(await self.store.list_signals(limit=SIGNALS_SHOWN))
-            if signals != self._signals:  # the same object when nothing changed, so nothing repaints
-                self._signals = signals
+        shown = self.snapshot.status.get("signals", SourceStatus(PaneState.LOADING))
+        if shown.state is PaneState.LOADING and self.poller is not None:
+            # what the store already holds is shown at once, not after the slowest source has answered
+            await self._read_signals()
+            if self._signals:
+                await self._show_signals()
+        if self.poller is not None and (await self.poller.poll_due()).polled:
+            self._signals_stale = True
+        if self._signals_stale:
+            await self._read_signals()
+        await self._show_signals()
+
+    async def _read_signals(self) -> None:
+        assert self.store is not None
+        self._signals_stale = False
+        signals = tuple(await self.store.list_signals(limit=SIGNALS_SHOWN))
+        if signals != self._signals:  # the same object when nothing changed, so nothing repaints
+            self._signals = signals
+
+    async def _show_signals(self) -> None:
         sources = self.poller.states() if self.poller is not None else ()
         if not self._signals:
             offline = self.poller.offline_since() if self.poller is not None else None

@@ -73,6 +73,9 @@ class PaneTabs(Static):
     }
     """
 
+    _plain = ""
+    _spans: list = []
+
     def show(self, titles: list[str], active: int) -> None:
         text = Text()
         for index, title in enumerate(titles):
@@ -82,4 +85,6 @@ class PaneTabs(Static):
             else:
                 text.append(label, style="dim")
             text.append(" ")
-        self.update(text)
+        if text.plain != self._plain or text.spans != self._spans:  # a Static update lays out the screen
+            self._plain, self._spans = text.plain, list(text.spans)
+            self.update(text)

@@ -12,10 +12,12 @@ from typing import Any, ClassVar, Self
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -33,19 +35,93 @@ class LeanTable(DataTable[Any]):
     to the terminal; over SSH that is most of the bytes.
     """
 
+    _focus_moving = False  # a class default: DataTable.__init__ refreshes before ours has run
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # DataTable keys its cell cache on a table-wide update count, so one changed cell made every
         # cell of every repainted line render again; this cache is keyed on each cell's own version
         self._cell_versions: dict[tuple[RowKey, ColumnKey], int] = {}
         self._lean_cells: LRUCache[tuple[Any, ...], SegmentLines] = LRUCache(CELL_CACHE_SIZE)
+        self._column_widths: list[int] = []
+        self._column_x: list[int] = []
 
     def set_cell(self, row_key: str, column_key: str, value: Any) -> None:
         row, column = RowKey(row_key), ColumnKey(column_key)
         self._data[row][column] = value
         self._cell_versions[row, column] = self._cell_versions.get((row, column), 0) + 1
         self._update_count += 1  # invalidates the line caches, as update_cell does
-        self.refresh_coordinate(Coordinate(self._row_locations.get(row), self._column_locations.get(column)))
+        row_index = self._row_locations.get(row)
+        column_index = self._column_locations.get(column)
+        if row_index is None or column_index is None:
+            return
+        if self.rows[row].height != 1:
+            self.refresh_coordinate(Coordinate(row_index, column_index))
+            return
+        # DataTable finds a cell by adding up every row above it; our rows are one line each
+        y = row_index + (self.header_height if self.show_header else 0) - self.scroll_offset.y
+        if 0 <= y < self.size.height:
+            x, width = self._column_span(column_index)
+            self.refresh(Region(x - self.scroll_offset.x, y, width, 1))
+
+    # Focus moving in or out changes the colours of the cursor row and nothing else (the table is
+    # not tinted on focus), but Widget and DataTable repaint every cell for it: on a Tab, two tables.
+    def focus(self, scroll_visible: bool = True) -> Self:
+        self._focus_moving = True
+        try:
+            return super().focus(scroll_visible)
+        finally:
+            self._focus_moving = False
+
+    def _on_focus(self, event: events.Focus) -> None:
+        event.prevent_default()  # Widget's handler repaints the whole table
+        self.has_focus = True
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantFocus(self))
+
+    def _on_blur(self, event: events.Blur) -> None:
+        event.prevent_default()
+        self.has_focus = False
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantBlur(self))
+
+    def watch_has_focus(self, has_focus: bool) -> None:
+        self._focus_moving = True
+        try:
+            super().watch_has_focus(has_focus)
+        finally:
+            self._focus_moving = False
+        self._repaint_cursor_row()
+
+    def notify_style_update(self) -> None:
+        if not self._focus_moving:
+            super().notify_style_update()
+            return
+        # DataTable drops every cached line here; only the cursor row's look depends on the focus
+        super(DataTable, self).notify_style_update()
+        self._get_styles_to_render_cell.cache_clear()
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if self._focus_moving and not (regions or layout or recompose):
+            return self  # watch_has_focus repaints the cursor row
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _repaint_cursor_row(self) -> None:
+        self._update_count += 1  # the cursor's colours follow the focus
+        if self.row_count and self.cursor_type == "row":
+            self.refresh_row(self.cursor_row)
+        else:
+            self.refresh()
+
+    def _column_span(self, index: int) -> tuple[int, int]:
+        """(x, width) of a column, from widths kept until the columns change."""
+        widths = [column.get_render_width(self) for column in self.ordered_columns]
+        if widths != self._column_widths:
+            self._column_widths = widths
+            self._column_x = [sum(widths[:i]) + self._row_label_column_width for i in range(len(widths))]
+        return self._column_x[index], widths[index]
 
     def clear(self, columns: bool = False) -> Self:
         self._cell_versions.clear()
@@ -76,7 +152,8 @@ class LeanTable(DataTable[Any]):
             hover,
             self._show_hover_cursor,
             self.show_cursor,
-            self._pseudo_class_state,
+            # focus changes the cursor's colours, nothing else: other cells stay cached across a Tab
+            self._pseudo_class_state if cursor or hover else None,
         )
         lines = self._lean_cells.get(key)
         if lines is None:
@@ -123,11 +200,9 @@ class Pane(Vertical, can_focus=True):
         width: 1fr;
         padding: 0;
     }
-    Pane.-active {
-        border: round $accent;
-        border-title-color: $text;
-        border-title-style: bold;
-    }
+    /* colour alone would not show the active pane without colours: its title gets a marker too;
+       a title colour or style here would repaint every cell of the pane's table on each Tab */
+    Pane.-active { border: round $accent; }
     Pane > .pane-message {
         height: 1fr;
         width: 1fr;
@@ -139,6 +214,9 @@ class Pane(Vertical, can_focus=True):
     Pane.-error > .pane-message { color: $error; }
     Pane.-ready > .pane-message { display: none; }
     Pane > DataTable { height: 1fr; display: none; background: $surface; }
+    /* the border says which pane has focus; a tinted table would repaint every cell on each Tab */
+    Pane > DataTable:focus { background-tint: 0%; }
+    Pane > DataTable:focus > .datatable--header { background-tint: 0%; }
     Pane.-ready > DataTable { display: block; }
     """
 
@@ -161,6 +239,25 @@ class Pane(Vertical, can_focus=True):
         self.state = PaneState.LOADING
         self._subtitle = ""
 
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        """A repaint of the pane itself repaints its border only: its content is its children's,
+        which repaint themselves. Focus and titles change the border; re-sending every cell under it
+        made each Tab cost a screenful of bytes."""
+        if regions or layout or recompose or not repaint or not self.is_mounted:
+            return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+        left, top = self.content_offset
+        width, height = self.outer_size
+        inner = self.content_size
+        gutters = [
+            Region(-left, -top, width, top),
+            Region(-left, inner.height, width, height - top - inner.height),
+            Region(-left, -top, left, height),
+            Region(inner.width, -top, width - left - inner.width, height),
+        ]
+        return super().refresh(*(g for g in gutters if g), repaint=True)
+
     def compose(self) -> ComposeResult:
         yield Static(self.loading_text, classes="pane-message", markup=False)
         yield LeanTable(cursor_type="row", zebra_stripes=False)
@@ -179,6 +276,20 @@ class Pane(Vertical, can_focus=True):
         if self.table.fit_columns({key: width for key, _, width in self.columns}, self.flex, available):
             self._drawn = None  # cells that depend on their width are drawn again
             self.sync()
+
+    def set_active(self, active: bool) -> None:
+        """Mark the pane the keys act on. The -active rules style its border and title only, so only
+        the pane's own styles are worked out again, not those of every cell class of its table."""
+        if self.has_class("-active") == active:
+            return
+        label = f"{self.number} {self.title}"
+        self.border_title = f"▶ [b]{label}[/b]" if active else label
+        if active:
+            self.add_class("-active", update=False)
+        else:
+            self.remove_class("-active", update=False)
+        if self.is_attached:
+            self.app.stylesheet.update_nodes([self], animate=False)
 
     def on_focus(self) -> None:
         if self.state is PaneState.READY:
