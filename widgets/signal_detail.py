@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from rich.console import Group
-from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -41,6 +40,9 @@ def signal_body(signal: Signal) -> Group:
         parts += [Text("URL", style="bold"), Text(signal.url, style="underline", overflow="fold"), Text("")]
     body = signal.body.strip()
     if body:
+        # the Markdown parser is loaded when a signal is opened, not at start
+        from rich.markdown import Markdown
+
         clipped = body[:MAX_BODY] + ("\n\n… (cut: open the URL for the rest)" if len(body) > MAX_BODY else "")
         parts.append(Markdown(clipped, hyperlinks=False))
     else:
