@@ -105,3 +105,29 @@ def test_bad_color_choice():
     result = fleetdeck("--color", "sepia", "demo")
     assert result.returncode == 2
     assert "--color" in result.stderr
+
+
+async def test_demo_scales_to_the_budget_scenario(tmp_path: Path):
+    db = tmp_path / "demo.sqlite"
+    runtime = Runtime(default_config(), mode=Mode.DEMO, db_path=db, demo_endpoints=64, demo_signals=500)
+    try:
+        await runtime.start(live=False)
+        endpoints = runtime.snapshot.endpoints
+        assert len(endpoints) == 64
+        assert len({e.name for e in endpoints}) == 64
+        assert {e.health.value for e in endpoints if e.name.startswith("chat-r")} == {"up"}
+        stored = await runtime.store.list_signals(limit=10_000)
+        assert sum(1 for s in stored if s.state.value == "acknowledged") >= 500
+        assert len(runtime.snapshot.signals) == 500  # the pane reads the newest 500
+    finally:
+        await runtime.close()
+
+
+def test_demo_scale_out_of_range_is_one_line():
+    result = fleetdeck("demo", "--endpoints", "3")
+    assert result.returncode == 2
+    assert "--endpoints: 3 is outside 6 to 1024" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = fleetdeck("demo", "--signals", "many")
+    assert result.returncode == 2
+    assert "--signals: 'many' is not a whole number" in result.stderr
