@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import ClassVar
 
@@ -13,8 +13,11 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
+from textual.driver import Driver
 from textual.events import Resize
+from textual.filter import LineFilter
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -25,6 +28,7 @@ from console.model import Signal, SignalState
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
+from widgets.colourless import Colourless
 from widgets.confirm import ConfirmScreen
 from widgets.endpoint_detail import EndpointDetailScreen
 from widgets.endpoint_pane import ROUTE_KEY, EndpointPane
@@ -42,6 +46,7 @@ from widgets.signal_pane import SignalPane
 # below either size the panes are shown one at a time, with a tab line naming them all
 NARROW_WIDTH = 120
 SHORT_HEIGHT = 30
+NO_COLOUR = Colourless()
 
 
 # the keys that move traffic; they act on the route of the target selected in the Endpoints pane
@@ -99,6 +104,9 @@ class FleetdeckApp(App[None]):
     #panes.-single > Pane { display: none; }
     #panes.-single > Pane.-shown { display: block; }
     Screen.-narrow PaneTabs { display: block; }
+    /* without colour the selected row would look like any other */
+    DataTable:nocolor > .datatable--cursor { text-style: underline; }
+    DataTable:nocolor:focus > .datatable--cursor { text-style: reverse; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -124,7 +132,14 @@ class FleetdeckApp(App[None]):
             )
             for n, title in enumerate(("GPUs", "Endpoints", "Pins", "Signals"))
         ),
-        Binding("escape", "unzoom", "Back", show=False, id="pane.unzoom", tooltip="leave the zoomed pane"),
+        Binding(
+            "escape",
+            "unzoom",
+            "Back",
+            show=False,
+            id="pane.unzoom",
+            tooltip="leave the zoom; dismiss notifications",
+        ),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="this help: every key"),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="quit fleetdeck"),
         *(
@@ -135,6 +150,7 @@ class FleetdeckApp(App[None]):
     # keys handled by the widgets themselves, listed so the help is complete
     TABLE_KEYS: ClassVar[list[tuple[str, str]]] = [
         ("↑ ↓ PgUp PgDn Home End", "move in the pane's table"),
+        ("← →", "scroll the pane's table sideways"),
     ]
 
     def __init__(self, runtime: Runtime, *, live: bool = True) -> None:
@@ -154,6 +170,32 @@ class FleetdeckApp(App[None]):
             lambda breach, outcome: self.post_message(GuardBreached(breach, outcome))
         )
         self.last_outcome: Outcome | None = None
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":  # POSIX; a TEXTUAL_DRIVER or Windows driver is kept
+            from console.driver import HangupSafeDriver
+
+            return HangupSafeDriver
+        return driver
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        if self.no_color:
+            return [NO_COLOUR]  # instead of Textual's, which paints in greys
+        return super().get_line_filters()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        if not title and severity != "information":
+            title = severity.capitalize()  # else a toast's severity is only the colour of its edge
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -245,7 +287,7 @@ class FleetdeckApp(App[None]):
         self.query_one("#panes").set_class(single, "-single")
         for index, pane in enumerate(self.panes):
             pane.set_class(index == shown, "-shown")
-            pane.set_class(index == self.active, "-active")
+            pane.set_active(index == self.active)
         titles = [pane.title for pane in self.panes]
         self.query_one(PaneTabs).show(titles, shown)
         self.call_after_refresh(self._sync_panes)
@@ -279,6 +321,7 @@ class FleetdeckApp(App[None]):
         self.panes[index].focus_content()
 
     def action_unzoom(self) -> None:
+        self.clear_notifications()  # a toast is otherwise dismissed only by a click or its timeout
         if self.zoomed is not None:
             self.zoomed = None
             self._layout(self.size.width, self.size.height)

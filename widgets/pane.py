@@ -19,6 +19,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from console.model import FleetSnapshot, PaneState, SourceStatus
 
 Row = tuple[str, tuple[Any, ...]]
+ACTIVE_MARK = "▸ "
 
 
 class LeanTable(DataTable[Any]):
@@ -118,6 +119,11 @@ class Pane(Vertical, can_focus=True):
     @property
     def table(self) -> LeanTable:
         return self.query_one(LeanTable)
+
+    def set_active(self, active: bool) -> None:
+        """The active pane's title is marked, not only its border's colour."""
+        self.set_class(active, "-active")
+        self.border_title = f"{ACTIVE_MARK if active else ''}{self.number} {self.title}"
 
     def on_mount(self) -> None:
         for key, label, width in self.columns:
