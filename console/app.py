@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import ClassVar
 
@@ -14,8 +14,11 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
+from textual.driver import Driver
 from textual.events import Resize
+from textual.filter import LineFilter
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -28,6 +31,7 @@ from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
 from widgets import wire
+from widgets.colourless import Colourless
 from widgets.confirm import ConfirmScreen
 from widgets.endpoint_detail import EndpointDetailScreen
 from widgets.endpoint_pane import ROUTE_KEY, EndpointPane
@@ -46,6 +50,7 @@ from widgets.signal_pane import SignalPane
 # below either size the panes are shown one at a time, with a tab line naming them all
 NARROW_WIDTH = 120
 SHORT_HEIGHT = 30
+NO_COLOUR = Colourless()
 
 
 # the keys that move traffic; they act on the route of the target selected in the Endpoints pane
@@ -110,6 +115,9 @@ class FleetdeckApp(App[None]):
     #panes.-single > Pane { display: none; }
     #panes.-single > Pane.-shown { display: block; }
     Screen.-narrow PaneTabs { display: block; }
+    /* without colour the selected row would look like any other */
+    DataTable:nocolor > .datatable--cursor { text-style: underline; }
+    DataTable:nocolor:focus > .datatable--cursor { text-style: reverse; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -135,7 +143,14 @@ class FleetdeckApp(App[None]):
             )
             for n, title in enumerate(("GPUs", "Endpoints", "Pins", "Signals"))
         ),
-        Binding("escape", "unzoom", "Back", show=False, id="pane.unzoom", tooltip="leave the zoomed pane"),
+        Binding(
+            "escape",
+            "unzoom",
+            "Back",
+            show=False,
+            id="pane.unzoom",
+            tooltip="leave the zoom; dismiss notifications",
+        ),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="this help: every key"),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="quit fleetdeck"),
         *(
@@ -146,6 +161,7 @@ class FleetdeckApp(App[None]):
     # keys handled by the widgets themselves, listed so the help is complete
     TABLE_KEYS: ClassVar[list[tuple[str, str]]] = [
         ("↑ ↓ PgUp PgDn Home End", "move in the pane's table"),
+        ("← →", "scroll the pane's table sideways"),
     ]
 
     def get_default_screen(self) -> Screen[None]:
@@ -169,6 +185,32 @@ class FleetdeckApp(App[None]):
             lambda breach, outcome: self.post_message(GuardBreached(breach, outcome))
         )
         self.last_outcome: Outcome | None = None
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":  # POSIX; a TEXTUAL_DRIVER or Windows driver is kept
+            from console.driver import HangupSafeDriver
+
+            return HangupSafeDriver
+        return driver
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        if self.no_color:
+            return [NO_COLOUR]  # instead of Textual's, which paints in greys
+        return super().get_line_filters()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        if not title and severity != "information":
+            title = severity.capitalize()  # else a toast's severity is only the colour of its edge
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -302,6 +344,7 @@ class FleetdeckApp(App[None]):
         self.panes[index].focus_content()
 
     def action_unzoom(self) -> None:
+        self.clear_notifications()  # a toast is otherwise dismissed only by a click or its timeout
         if self.zoomed is not None:
             self.zoomed = None
             self._layout(self.size.width, self.size.height)

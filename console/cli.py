@@ -29,6 +29,12 @@ def _apply_color(choice: str, env: dict[str, str] | os._Environ[str] = os.enviro
         env["NO_COLOR"] = "1"
 
 
+def _mouse(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+    """Mouse reporting, except inside GNU screen: while it is on, screen holds a lone Escape until the
+    next key arrives, so Esc would close nothing and the next key would read as Alt+key."""
+    return "STY" not in env
+
+
 def _version() -> str:
     try:
         return version("fleetdeck")
@@ -349,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(
             f"{config.source_path}: console.theme: unknown theme {config.console.theme!r} (known: {known})"
         )
-    app.run()
+    app.run(mouse=_mouse())
     return app.return_code or 0
 
 

@@ -7,7 +7,7 @@ BINDING_IDS: dict[str, str] = {
     "pane.zoom2": "zoom the Endpoints pane",
     "pane.zoom3": "zoom the Pins pane",
     "pane.zoom4": "zoom the Signals pane",
-    "pane.unzoom": "leave the zoomed pane",
+    "pane.unzoom": "leave the zoom; dismiss notifications",
     "app.help": "show every key",
     "app.quit": "quit",
     "gpu.sort": "sort GPUs by utilisation, memory, temperature",

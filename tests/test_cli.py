@@ -92,6 +92,13 @@ def test_color_choice_sets_the_colour_system_only():
     assert env == {}
 
 
+def test_mouse_reporting_is_off_inside_gnu_screen():
+    from console.cli import _mouse
+
+    assert _mouse({"TERM": "xterm-256color"}) and _mouse({"TMUX": "/tmp/tmux-0/default,1,0"})
+    assert not _mouse({"STY": "1234.pts-0.host", "TERM": "screen.xterm-256color"})
+
+
 def test_unknown_theme_is_named(tmp_path: Path):
     config = tmp_path / "fleetdeck.toml"
     config.write_text('[console]\ntheme = "solarised"\n')

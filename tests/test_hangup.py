@@ -1,8 +1,12 @@
-"""An SSH drop (SIGHUP) or a kill (SIGTERM) ends the console within a second and restores the terminal."""
+"""An SSH drop (SIGHUP) or a kill (SIGTERM) ends the console within a second and restores the terminal.
+
+A hangup of a real terminal, by tmux and GNU screen, is in test_terminals.py."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import io
 import os
 import pty
 import select
@@ -11,10 +15,16 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from textual.drivers._writer_thread import MAX_QUEUED_WRITES, WriterThread
+
+from console.driver import HangupSafeDriver, TerminalOutput
+from tests.apps import demo_app
+from tests.terminal import START_TIMEOUT, PtyTerminal, clean_env, demo_command, wait_ended, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 LEAVE_ALT_SCREEN = b"\x1b[?1049l"
@@ -66,3 +76,41 @@ def test_signal_ends_the_console_cleanly(signum, tmp_path):
             process.kill()
             process.wait()
         os.close(master)
+
+
+def test_a_dropped_terminal_ends_the_console(tmp_path):
+    """The terminal itself goes away (the kernel sends SIGHUP, writes fail): the console still ends."""
+    command = demo_command(tmp_path / "demo.sqlite")
+    with PtyTerminal(command, 120, 40, clean_env(TERM="xterm-256color")) as term:
+        wait_for(term.text, ["Signals", "H200"], timeout=START_TIMEOUT)
+        term.write(b"\t")  # a repaint on its way while the line drops
+        term.hang_up()
+        assert wait_ended(term.process.pid, 3.0) < 3.0
+
+
+class HungUpTerminal(io.StringIO):
+    """A terminal after its hangup: every write fails as a tty's does."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+def test_writes_to_a_hung_up_terminal_cannot_block_the_exit():
+    output = TerminalOutput(HungUpTerminal())
+    writer = WriterThread(output)  # type: ignore[arg-type]
+    writer.start()
+
+    def draw_then_exit() -> None:
+        for _ in range(MAX_QUEUED_WRITES * 3):  # the frames drawn between the hangup and the exit
+            writer.write("frame")
+        writer.stop()
+
+    app = threading.Thread(target=draw_then_exit, daemon=True)  # a daemon: a blocked one is left behind
+    app.start()
+    app.join(timeout=5)
+    assert not app.is_alive(), "the writer thread died and its full queue blocks the exit"
+    assert output.gone
+
+
+def test_the_console_writes_through_the_hangup_safe_driver():
+    assert demo_app().driver_class is HangupSafeDriver

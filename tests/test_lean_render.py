@@ -39,13 +39,13 @@ async def test_the_cursor_row_follows_the_focus_and_the_active_pane_is_marked_in
         focused_row = screen_row(app, cursor_y).crop(1, 59)
         other_row = screen_row(app, cursor_y + 1).crop(1, 59)
         assert "H200" in focused_row.text
-        assert str(pane(app, "gpus").border_title).startswith("▶")
+        assert str(pane(app, "gpus").border_title).startswith("▸")
         await pilot.press("tab")
         await pilot.pause()
         blurred_row = screen_row(app, cursor_y).crop(1, 59)
         assert blurred_row.text == focused_row.text
         assert [s.style for s in blurred_row] != [s.style for s in focused_row]  # not left as it was
         assert screen_row(app, cursor_y + 1).crop(1, 59).text == other_row.text
-        assert not str(pane(app, "gpus").border_title).startswith("▶")
-        assert str(pane(app, "endpoints").border_title).startswith("▶")
+        assert not str(pane(app, "gpus").border_title).startswith("▸")
+        assert str(pane(app, "endpoints").border_title).startswith("▸")
         assert pane(app, "endpoints").has_class("-active")

@@ -26,6 +26,7 @@ from console.model import FleetSnapshot, PaneState, SourceStatus
 Row = tuple[str, tuple[Any, ...]]
 SegmentLines = list[list[Segment]]
 CELL_CACHE_SIZE = 4096  # a few screens of cells at 250x70
+ACTIVE_MARK = "▸ "
 
 
 class LeanTable(DataTable[Any]):
@@ -283,7 +284,7 @@ class Pane(Vertical, can_focus=True):
         if self.has_class("-active") == active:
             return
         label = f"{self.number} {self.title}"
-        self.border_title = f"▶ [b]{label}[/b]" if active else label
+        self.border_title = f"{ACTIVE_MARK}[b]{label}[/b]" if active else label
         if active:
             self.add_class("-active", update=False)
         else:
