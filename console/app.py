@@ -189,7 +189,7 @@ class FleetdeckApp(App[None]):
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
         if driver.__name__ == "LinuxDriver":  # POSIX; a TEXTUAL_DRIVER or Windows driver is kept
-            from console.driver import HangupSafeDriver
+            from widgets.driver import HangupSafeDriver
 
             return HangupSafeDriver
         return driver

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from textual.drivers._writer_thread import MAX_QUEUED_WRITES, WriterThread
 
-from console.driver import HangupSafeDriver, TerminalOutput
 from tests.apps import demo_app
 from tests.terminal import START_TIMEOUT, PtyTerminal, clean_env, demo_command, wait_ended, wait_for
+from widgets.driver import HangupSafeDriver, TerminalOutput
 
 ROOT = Path(__file__).resolve().parent.parent
 LEAVE_ALT_SCREEN = b"\x1b[?1049l"

@@ -73,8 +73,7 @@ class PaneTabs(Static):
     }
     """
 
-    _plain = ""
-    _spans: list = []
+    _shown: Text | None = None
 
     def show(self, titles: list[str], active: int) -> None:
         text = Text()
@@ -85,6 +84,6 @@ class PaneTabs(Static):
             else:
                 text.append(label, style="dim")
             text.append(" ")
-        if text.plain != self._plain or text.spans != self._spans:  # a Static update lays out the screen
-            self._plain, self._spans = text.plain, list(text.spans)
+        if text != self._shown:  # a Static update lays out the screen
+            self._shown = text
             self.update(text)

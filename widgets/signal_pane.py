@@ -57,7 +57,6 @@ class SignalPane(Pane):
     def __init__(self, clock: Callable[[], float]) -> None:
         super().__init__()
         self._clock = clock
-        self._by_key: dict[str, tuple[str, str]] = {}
         # the cells of each signal but its age, kept while the runtime hands over the same signal object
         self._made: dict[int, tuple[Signal, str, tuple[Any, ...]]] = {}
 
@@ -91,7 +90,6 @@ class SignalPane(Pane):
             when = signal.published_at or signal.first_seen
             rows.append((known[1], (signal_state(signal.state), age(now - when), *known[2])))
         self._made = made
-        self._by_key = {key: (signal.source, signal.id) for signal, key, _ in made.values()}
         return rows
 
     def subtitle(self, snapshot: FleetSnapshot) -> str:
@@ -109,9 +107,9 @@ class SignalPane(Pane):
 
     def _request(self, action: str) -> None:
         key = self.selected_key
-        if key is not None and key in self._by_key:
-            source, signal_id = self._by_key[key]
-            self.post_message(self.StateRequested(source, signal_id, action))
+        signal = next((signal for signal, made_key, _ in self._made.values() if made_key == key), None)
+        if signal is not None:
+            self.post_message(self.StateRequested(signal.source, signal.id, action))
 
     def action_acknowledge(self) -> None:
         self._request("acknowledge")
