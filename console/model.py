@@ -54,12 +54,15 @@ class GpuRecord:
     fan: float | None = None  # percent
     pstate: int | None = None  # 0 (fastest) to 15
     remap_pending: bool | None = None  # a row remap waits for a GPU reset
+    remap_failed: bool | None = None  # a row remap failed: the memory cannot be repaired in place
+    remapped_rows: int | None = None  # rows remapped for uncorrectable errors
     pcie_gen: int | None = None
     pcie_width: int | None = None
     xid: int | None = None  # the last XID error, when the source reports one
     xid_count: int | None = None  # XIDs in the exporter's window
     parent: str | None = None  # a MIG instance's GPU key
     mig_profile: str | None = None  # e.g. "3g.40gb"
+    mig_instance: str | None = None  # the GPU instance id, which tells two slices of one profile apart
     driver: str | None = None
     pod: str | None = None
     namespace: str | None = None
@@ -90,6 +93,7 @@ class GpuSourceStatus:
     ok: bool
     message: str = ""
     since: float | None = None  # when it started failing
+    unexported: tuple[str, ...] = ()  # health flags whose series the source does not send, in words
 
 
 @dataclass(frozen=True, slots=True)
