@@ -25,6 +25,7 @@ CORE = [
     "console.demo.fake_nvml",
     "console.demo.dcgm_exporter",
     "console.locations",
+    "console.versions",
     "console.actions",
     "console.control",
     "console.control.haproxy",
