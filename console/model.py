@@ -150,6 +150,7 @@ class Pin:
     chat_template_sha256: str | None = None
     generation_config_sha256: str | None = None
     license: str | None = None
+    prereleases: str | None = None  # "auto" (unset), "include" or "exclude": which later versions to hear of
     previous: tuple[Pin, ...] = ()
 
 

@@ -19,9 +19,10 @@ from typing import Any
 import tomlkit
 import tomlkit.items
 
-from console import shapes
+from console import shapes, versions
 from console.model import Drift, EndpointRecord, Pin, Signal, SignalState, Upstream
 from console.store import Store
+from console.versions import Prereleases
 
 _PIN_FIELDS = (
     "model",
@@ -33,6 +34,7 @@ _PIN_FIELDS = (
     "chat_template_sha256",
     "generation_config_sha256",
     "license",
+    "prereleases",
 )
 _SHA = re.compile(r"^[0-9a-f]{12,64}$")
 
@@ -54,6 +56,9 @@ def _pin_from(table: dict[str, Any], where: str, name: str | None = None) -> Pin
     for key in _PIN_FIELDS:
         if key in table and not isinstance(table[key], str):
             raise PinsError(f"{where}.{key}: must be a string")
+    policy = table.get("prereleases")
+    if policy is not None and policy not in {p.value for p in Prereleases}:
+        raise PinsError(f"{where}.prereleases: must be one of {', '.join(p.value for p in Prereleases)}")
     previous = table.get("previous", [])
     if not isinstance(previous, list):
         raise PinsError(f"{where}.previous: must be a list of tables")
@@ -101,7 +106,7 @@ def _same_revision(served: str, pinned: str) -> bool:
 
 
 def _same_version(served: str, pinned: str) -> bool:
-    return served.lstrip("v") == pinned.lstrip("v")
+    return versions.same(served, pinned)
 
 
 def _same_digest(served: str, pinned: str) -> bool:
@@ -427,14 +432,11 @@ BREAKING_WORDS = re.compile(r"\b(breaking|deprecat\w*|remov\w*|renam\w*|drop(?:s
 _MODEL_SOURCES = ("huggingface", "modelscope")
 
 
-def _version_key(value: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", value))
-
-
-def newer_version(candidate: str, pinned: str) -> bool:
-    """Whether release `candidate` is later than `pinned` (v0.33.0 > 0.32.0, b6601 > b6512)."""
-    new, old = _version_key(candidate), _version_key(pinned)
-    return bool(new and old) and new > old
+def newer_version(candidate: str, pinned: str, policy: str | None = None) -> bool:
+    """Whether a pin on `pinned` should hear of release `candidate`: later in the same scheme (v0.33.0 >
+    0.32.0, b6601 > b6512, never a nightly over a release), and a pre-release only as the pin's policy
+    allows (by default a pin on a pre-release hears later pre-releases and the final)."""
+    return versions.heard(candidate, pinned, Prereleases(policy or Prereleases.AUTO))
 
 
 def _split_source(source: str) -> tuple[str, str]:
@@ -495,7 +497,9 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
     if pin.engine and signal.source in ENGINE_SOURCES.get(pin.engine, ()):
         if signal.kind == "yanked" and pin.engine_version and _same_version(value, pin.engine_version):
             return upstream("yanked", f"pinned {pin.engine} {value} was yanked")
-        if signal.kind != "release" or not pin.engine_version or not newer_version(value, pin.engine_version):
+        if signal.kind != "release" or not pin.engine_version:
+            return None
+        if not newer_version(value, pin.engine_version, pin.prereleases):
             return None
         words = breaking_notes(signal.body)
         family = model_family(pin.model)

@@ -26,6 +26,7 @@ CORE = [
     "console.demo.dcgm_exporter",
     "console.locations",
     "console.shapes",
+    "console.versions",
     "console.actions",
     "console.control",
     "console.control.haproxy",
