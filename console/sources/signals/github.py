@@ -11,7 +11,7 @@ from console.config import GithubSignal
 from console.http import RateLimited, UpstreamError
 from console.model import Signal
 from console.sources.signals import PollContext, bearer, parse_time
-from console.sources.signals.feeds import parse_feed
+from console.sources.signals.feeds import parse_feed_off_loop
 
 PER_PAGE = 20
 _REPOSITORY_ID = re.compile(r"/repositories/(\d+)")
@@ -141,7 +141,7 @@ class GithubSource:
             raise fetched.fail("the Atom feed, read while the API is rate-limited")
         signals = []
         refused = []
-        for item in parse_feed(fetched.content, feed):
+        for item in await parse_feed_off_loop(fetched.content, feed):
             tag = unquote(item.link.rstrip("/").rsplit("/", 1)[-1]) if item.link else ""
             if not tag:
                 continue
