@@ -42,10 +42,10 @@ def problems(snapshot: FleetSnapshot, gpu_expected: bool = True) -> list[str]:
     """What makes the fleet unhealthy, one line each: anything down, unanswered, unknown or drifting."""
     found = []
     for ep in snapshot.endpoints:
-        if ep.observed is None:
-            found.append(f"endpoint {ep.name} did not answer: {ep.reason}")
-        elif ep.health is Health.DOWN:
+        if ep.health is Health.DOWN:
             found.append(f"endpoint {ep.name} is down: {ep.reason}")
+        elif ep.health is Health.UNKNOWN and ep.observed is None:  # no probe result at all
+            found.append(f"endpoint {ep.name} did not answer: {ep.reason}")
         elif ep.health is Health.UNKNOWN:
             found.append(f"endpoint {ep.name} is in an unknown state: {ep.reason}")
     found += [f"GPU {gpu.host}:{gpu.index} is lost" for gpu in snapshot.gpus if gpu.lost]
