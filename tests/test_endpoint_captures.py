@@ -4,12 +4,14 @@ SGLang, NIM, Triton with TensorRT-LLM and an ensemble, vLLM's older engine, SGLa
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import httpx
 import pytest
 from rich.console import Console
 
-from console.model import Health
+from console.model import Health, Pin
+from console.pins import compute_drift
 from console.sources.endpoints import EndpointCollector, EndpointTarget, _reason
 from tests import engines as fx
 from tests.conftest import FrozenClock
@@ -133,6 +135,8 @@ async def test_sglang_default_weight_version_is_no_revision():
     assert record.served_models == ("qwen/qwen2.5-0.5b-instruct",)
     assert "GET /get_model_info" not in server.requests  # deprecated: not read
     assert dict(record.identity)["/server_info weight_version"] == "default"
+    pin = Pin("coder", "qwen/qwen2.5-0.5b-instruct", fx.QWEN3_REV)
+    assert compute_drift([pin], [replace(record, pin="coder")]) == ()  # unknown, not a drift
 
 
 async def test_sglang_revision_comes_from_server_info_new_and_old():
