@@ -482,7 +482,7 @@ class EndpointConfig(_Tls):
     timeout: Duration = 5.0
     """Limit for each whole request to this endpoint."""
     metrics_url: HttpUrl | None = None
-    """Prometheus metrics URL; unset means <url>/metrics."""
+    """Prometheus metrics URL; unset means <url>/metrics (NIM <url>/v1/metrics, Triton its host:8002)."""
     canary: CanaryConfig = CanaryConfig()
     """Optional canary completion."""
     thresholds: ThresholdsConfig = ThresholdsConfig()

@@ -134,6 +134,8 @@ class EndpointRecord:
     observed: Health | None = None  # the newest result, which `health` follows after enough in a row
     uptime_1h: float | None = None  # 0-1
     uptime_24h: float | None = None  # 0-1
+    ranks: int | None = None  # data-parallel engines or ranks behind the figures; None: not said
+    kv_usage_mean: float | None = None  # 0-1, the mean over engines/ranks where kv_usage is the fullest
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,9 @@ class Runtime:
         self._last_prune = 0.0
         self._last_gpu_sample = 0.0
         self.endpoint_collector = EndpointCollector(clock=clock)
+        self.wait_for_probes = (
+            False  # wait out each probe's own timeout (a one-shot snapshot), not the refresh
+        )
         self._uptime: dict[str, tuple[float | None, float | None]] = {}
         self._last_uptime = -UPTIME_EVERY
         self.actions: Actions | None = None
@@ -463,7 +466,7 @@ class Runtime:
                 return
             # a probe still running after most of the interval is shown on a later tick, so a hanging
             # server holds up no other endpoint
-            settle = max(1.0, self.config.console.refresh.endpoints * 0.8)
+            settle = None if self.wait_for_probes else max(1.0, self.config.console.refresh.endpoints * 0.8)
             records = await self.endpoint_collector.collect(targets, settle=settle)
             if not records:
                 ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)
