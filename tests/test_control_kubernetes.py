@@ -26,6 +26,7 @@ from console.config import ConfigError, parse_config
 from console.control import ControlError
 from console.control.kubernetes import credentials_for, in_cluster, load_kubeconfig, route_for
 from console.store import AuditOutcome, Store
+from widgets.confirm import plan_text
 
 TOKEN = "k8s-test-token-not-a-secret"
 HTTPROUTE = "/apis/gateway.networking.k8s.io/v1/namespaces/serving/httproutes/chat"
@@ -851,7 +852,7 @@ async def test_kserve_serverless_rollback_verified_by_knative_traffic(
     route = actions.routes["chat"]
     current = await actions.read(route)
     assert [(t.endpoint, t.weight) for t in current.targets] == [("chat-a", 70), ("chat-b", 30)]
-    assert current.revision == "Knative revisions latest qwen-predictor-00002, previous qwen-predictor-00001"
+    assert current.revision == "latest revision qwen-predictor-00002"
     plan = await actions.plan(Action.ROLLBACK, route)
     body = (
         b'[{"op":"test","path":"/spec/predictor/canaryTrafficPercent","value":20},'
@@ -1260,6 +1261,7 @@ async def test_argo_abort_waits_for_the_controller(
     assert abort.needs_typing and abort.after.revision == "rollout aborted"
     assert [(t.endpoint, t.weight) for t in abort.after.targets] == [("chat-a", 100), ("chat-b", 0)]
     assert any("will roll it out again" in note for note in abort.notes)
+    assert "note     the Rollout's template still names the new version" in plan_text(abort).plain
     api.requests.clear()
     outcome = await actions.execute(abort)
     assert outcome.ok, outcome

@@ -380,6 +380,12 @@ def _has_test(content_type: str, body: bytes | None) -> bool:
     return isinstance(ops, list) and any(isinstance(op, dict) and op.get("op") == "test" for op in ops)
 
 
+def _capped(notes: list[str], limit: int = 4) -> tuple[str, ...]:
+    """At most `limit` notes (each at most 200 characters), and how many more there are."""
+    kept = [note if len(note) <= 200 else note[:199] + "…" for note in notes[:limit]]
+    return tuple(kept + ([f"and {len(notes) - limit} more"] if len(notes) > limit else []))
+
+
 def _int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ControlError(f"{where}: expected a whole number, got {str(value)[:40]!r}")
@@ -676,7 +682,7 @@ class HttpRoute(KubernetesRoute):
         obj = await self._call("GET")
         self._rules, notes = self._scan(obj if isinstance(obj, dict) else {})
         ref, disagree = self._split(self._rules)
-        self._notes = tuple(notes + disagree)
+        self._notes = _capped(notes + disagree)
         targets = tuple(RouteTarget(endpoint, ref.weight(endpoint)) for endpoint in self.targets)
         return RouteState(self.route, self.kind, self.stable, targets, self.protected, "; ".join(self._notes))
 
@@ -779,28 +785,27 @@ class InferenceService(KubernetesRoute):
     def _knative(self, obj: dict[str, Any]) -> tuple[dict[str, int], str]:
         roles = {"latest": "latest", "previous": "previous", "prev": "previous"}
         unknown = [v for v in self.targets.values() if v not in roles]
-        if unknown:
+        if unknown or list(self.targets.values()).count("latest") != 1:
             raise ControlError(
                 f"{self.label}: in Serverless (Knative) mode the targets are latest and previous,"
-                f" not {unknown[0]!r}"
+                f" ({', '.join(map(repr, self.targets.values()))})"
             )
         predictor = ((obj.get("status") or {}).get("components") or {}).get("predictor") or {}
         traffic = predictor.get("traffic") or []
         if not traffic:
             raise ControlError(f"{self.label}: status.components.predictor.traffic is empty (not routed yet)")
         percent = {"latest": 0, "previous": 0}
-        names: dict[str, str] = {}
         for entry in traffic:
             if not isinstance(entry, dict):
                 continue
             role = "latest" if entry.get("latestRevision") else "previous"
             percent[role] += _int(entry.get("percent", 0), f"{self.label}: status traffic percent")
-            names.setdefault(role, str(entry.get("revisionName") or "?"))
         self._spec_percent = ((obj.get("spec") or {}).get("predictor") or {}).get("canaryTrafficPercent")
         self._rolled_out = bool(predictor.get("latestRolledoutRevision"))
         self._notes = ()
-        revision = ", ".join(f"{role} {names[role]}" for role in ("latest", "previous") if role in names)
-        return {e: percent[roles[v]] for e, v in self.targets.items()}, f"Knative revisions {revision}"
+        # a new revision between plan and confirm is a change; the traffic list may leave out a 0 % one
+        latest = str(predictor.get("latestCreatedRevision") or "?")[:80]
+        return {e: percent[roles[v]] for e, v in self.targets.items()}, f"latest revision {latest}"
 
     def _standard(self, obj: dict[str, Any]) -> tuple[dict[str, int], str]:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -836,10 +841,12 @@ class InferenceService(KubernetesRoute):
                 )
             weights[endpoint] = reported.get(name, 0)
         listed = set(self.targets.values())
-        self._notes = tuple(
-            f"canary {name} gets {percent}% and is not a target of this route"
-            for name, percent in reported.items()
-            if name not in listed and percent > 0
+        self._notes = _capped(
+            [
+                f"canary {name} gets {percent}% and is not a target of this route"
+                for name, percent in reported.items()
+                if name not in listed and percent > 0
+            ]
         )
         weights[self.stable] = 100 - sum(reported.values())
         return weights, "; ".join(self._notes)
