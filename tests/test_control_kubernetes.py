@@ -1570,3 +1570,16 @@ async def test_tls_server_name_against_a_certificate_for_another_name(tmp_path: 
         await backend.close()
     assert bool(Proxy.seen) is through_proxy
     assert all(line == f"CONNECT 127.0.0.1:{port}" for line in Proxy.seen)
+
+
+def test_an_unsupported_proxy_is_named_without_its_password(tmp_path: Path):
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "current-context: c\n"
+        "contexts: [{name: c, context: {cluster: c}}]\n"
+        "clusters: [{name: c, cluster: {server: 'https://10.0.0.1', proxy-url: 'socks5://ops:hunter2@10.0.0.9:1080'}}]\n"
+    )
+    with pytest.raises(ControlError) as caught:
+        load_kubeconfig(path)
+    assert "proxy-url: socks5 scheme; only http:// and https:// proxies work" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

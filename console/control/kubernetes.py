@@ -293,8 +293,11 @@ def load_kubeconfig(
         what = f"an exec plugin ({plugin})" if plugin else "an exec or auth-provider plugin"
         raise ControlError(f"{where}: user {ctx.get('user')!r} gets its credentials from {what}; {NO_EXEC}")
     proxy = cluster.get("proxy-url")
-    if proxy and urlsplit(str(proxy)).scheme not in ("http", "https"):
-        raise ControlError(f"{where}: proxy-url {proxy!r}: only http:// and https:// proxies are supported")
+    scheme = urlsplit(str(proxy)).scheme if proxy else ""
+    if proxy and scheme not in ("http", "https"):  # the URL itself may carry a password: name its scheme only
+        raise ControlError(
+            f"{where}: proxy-url: {scheme or 'no'} scheme; only http:// and https:// proxies work"
+        )
     namespace = ctx.get("namespace")
     return Credentials(
         str(server).rstrip("/"),
