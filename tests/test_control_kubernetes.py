@@ -1583,3 +1583,27 @@ def test_an_unsupported_proxy_is_named_without_its_password(tmp_path: Path):
         load_kubeconfig(path)
     assert "proxy-url: socks5 scheme; only http:// and https:// proxies work" in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+async def test_httproute_unset_weights_count_as_one(tmp_path: Path, api: FakeApiServer, store: Store):
+    obj = httproute()
+    for ref in obj["spec"]["rules"][0]["backendRefs"]:
+        del ref["weight"]
+    api.objects[HTTPROUTE] = obj
+    actions = actions_for(tmp_path, api, store)
+    route = actions.routes["chat"]
+    assert [(t.endpoint, t.weight) for t in (await actions.read(route)).targets] == [
+        ("chat-a", 1),
+        ("chat-b", 1),
+    ]
+    plan = await actions.plan(Action.ROLLBACK, route)
+    a, b = obj["spec"]["rules"][0]["backendRefs"]
+    assert json.loads(plan.requests[2]) == [
+        {"op": "test", "path": "/spec/rules/0/backendRefs/0", "value": a},  # no weight to test: the whole ref
+        {"op": "add", "path": "/spec/rules/0/backendRefs/0/weight", "value": 100},
+        {"op": "test", "path": "/spec/rules/0/backendRefs/1", "value": b},
+        {"op": "add", "path": "/spec/rules/0/backendRefs/1/weight", "value": 0},
+    ]
+    assert (await actions.execute(plan)).ok
+    assert [r["weight"] for r in api.objects[HTTPROUTE]["spec"]["rules"][0]["backendRefs"]] == [100, 0]
+    await actions.close()
