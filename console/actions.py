@@ -97,6 +97,7 @@ class Plan:
     blocked: str = ""  # non-empty: valid, but this console may not confirm it (read-only, operators)
     needs_typing: bool = False
     undo_of: int | None = None
+    notes: tuple[str, ...] = ()  # the backend's warnings about this plan
 
     @property
     def title(self) -> str:
@@ -252,21 +253,11 @@ def build_backend(route: RouteConfig, pinned_image: PinnedImage | None = None) -
 
         return Envoy(route.name, backend, route.targets, route.stable, route.protected)
     if isinstance(backend, KubernetesBackend):
-        from console.control.kubernetes import PATHS, ArgoRollout, DeploymentRollout, KubernetesRoute
+        from console.control.kubernetes import route_for
 
-        if backend.resource == "deployment":
-            stable = route.stable
-            pinned = (lambda: pinned_image(stable)) if pinned_image is not None else None
-            return DeploymentRollout(
-                route.name, backend, route.targets, route.stable, route.protected, pinned_image=pinned
-            )
-        if backend.resource == "argo-rollout":
-            return ArgoRollout(route.name, backend, route.targets, route.stable, route.protected)
-        if backend.resource in PATHS:
-            return KubernetesRoute(route.name, backend, route.targets, route.stable, route.protected)
-        from console.control.unsupported import UnsupportedBackend
-
-        return UnsupportedBackend(route.name, f"kubernetes {backend.resource}", route.targets, route.stable)
+        stable = route.stable
+        pinned = (lambda: pinned_image(stable)) if pinned_image is not None else None
+        return route_for(route.name, backend, route.targets, route.stable, route.protected, pinned)
     if isinstance(backend, WebhookBackend):
         from console.control.webhook import WebhookRoute
 
@@ -352,8 +343,21 @@ class Actions:
         return ""
 
     async def read(self, route: Route) -> RouteState:
-        state = await route.backend.read()
+        return self._placed(route, await route.backend.read())
+
+    @staticmethod
+    def _placed(route: Route, state: RouteState) -> RouteState:
         return replace(reorder(state, list(route.endpoints)), name=route.name, protected=route.protected)
+
+    async def _read_back(self, route: Route, after: RouteState) -> tuple[RouteState, str]:
+        """The route after applying, and why it is not as planned ("" when it is). Backends whose
+        controller moves the traffic (`settle`) are waited for and judged by what that system reports."""
+        settle = getattr(route.backend, "settle", None)
+        if settle is None:
+            state = await self.read(route)
+            return state, "" if same_split(state, after) else "not the planned split"
+        state, problem = await settle(after)
+        return self._placed(route, state), problem
 
     async def read_all(self) -> tuple[tuple[RouteState, ...], dict[str, str]]:
         """Every route as its backend holds it now, and the routes that could not be read (why)."""
@@ -425,6 +429,7 @@ class Actions:
             blocked=blocked,
             needs_typing=needs_typing,
             undo_of=undo_of,
+            notes=check.notes,
         )
 
     async def _plan_undo(self, route: Route, current: RouteState) -> tuple[RouteState, str, int | None]:
@@ -484,7 +489,7 @@ class Actions:
             return await self._after_failure(plan, entry, exc, start)
         applied = self._clock()
         try:
-            state = await self.read(route)
+            state, problem = await self._read_back(route, plan.after)
         except ControlError as exc:
             message = f"applied, but reading {route.name} back failed: {exc}"
             await self.store.journal_outcome(entry, AuditOutcome.UNKNOWN, message)
@@ -496,14 +501,16 @@ class Actions:
             "apply_ms": (applied - reread) * 1000,
             "verify_ms": (verified - applied) * 1000,
         }
-        if same_split(state, plan.after):
+        if not problem:
             message = f"{plan.title}: done; {route.name} is now {describe(state)}"
+            if plan.notes:
+                message += "; " + "; ".join(plan.notes)
             await self.store.journal_outcome(entry, AuditOutcome.OK, f"verified: {describe(state)}")
             timings["journal_outcome_ms"] = (self._clock() - verified) * 1000
             return Outcome(OutcomeKind.OK, message, state, entry, (verified - start) * 1000, timings=timings)
         message = (
             f"MISMATCH after {plan.title.lower()}: {route.backend.label} shows {describe(state)},"
-            f" planned {describe(plan.after)}"
+            f" planned {describe(plan.after)}: {problem}"
         )
         await self.store.journal_outcome(entry, AuditOutcome.FAILED, message)
         return Outcome(OutcomeKind.FAILED, message, state, entry, (verified - start) * 1000, timings=timings)

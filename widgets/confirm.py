@@ -60,6 +60,9 @@ def plan_text(plan: Plan) -> Text:
     if plan.dry_run:
         lines.append("dry run  ", style="bold")
         lines.append_text(plain(plan.dry_run))
+    for note in plan.notes:
+        lines.append("\nnote     ", style="bold yellow")
+        lines.append_text(plain(note))
     return lines
 
 
