@@ -248,8 +248,21 @@ class FleetdeckApp(App[None]):
         except StoreError as exc:
             self.exit(return_code=2, message=f"fleetdeck: {exc}")
             return
-        for line in self.runtime.reconciled:
-            self.notify(line, title="Audit journal reconciled", severity="warning", timeout=30, markup=False)
+        reconciled = self.runtime.reconciled
+        if len(reconciled) == 1:
+            self.notify(
+                reconciled[0], title="Audit journal reconciled", severity="warning", timeout=30, markup=False
+            )
+        elif reconciled:
+            # one note however many a crash left: the lines themselves are in `fleetdeck audit`
+            self.notify(
+                f"{len(reconciled)} journal entries settled or found in progress at start; first:"
+                f" {reconciled[0]}. `fleetdeck audit` lists them all.",
+                title="Audit journal reconciled",
+                severity="warning",
+                timeout=30,
+                markup=False,
+            )
         for route, error in self.runtime.route_errors.items():
             self.notify(
                 error, title=f"Route {route} cannot be read", severity="error", timeout=30, markup=False

@@ -151,6 +151,7 @@ class Runtime:
         self.actions: Actions | None = None
         self.route_errors: dict[str, str] = {}
         self.reconciled: list[str] = []
+        self.rechecked: list[str] = []
         self.guards = Guards()
         self.breach_listeners: list[Callable[[Breach, Outcome | None], None]] = []
         self.pins_path = config.pins_path
@@ -623,6 +624,11 @@ class Runtime:
     async def _collect_routes(self) -> None:
         assert self.actions is not None
         routes, errors = await self.actions.read_all()
+        for state in routes:
+            route = self.actions.routes.get(state.name)
+            if route is not None:
+                # entries left 'unknown' (a timeout, an unreachable backend) are settled once it answers
+                self.rechecked += await self.actions.recheck(route, state)
         if routes == self.snapshot.routes and errors == self.route_errors:
             return  # the endpoints already carry these weights
         self.route_errors = errors

@@ -107,6 +107,16 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    """
+    ALTER TABLE audit ADD COLUMN owner TEXT;
+    CREATE TABLE route_leases (
+        route TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        since REAL NOT NULL,
+        expires REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -139,13 +149,26 @@ class AuditEntry:
     outcome: AuditOutcome
     detail: str
     finished_at: float | None
+    owner: str | None = None  # the console that journalled it (owner.ConsoleId.token)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who is changing a route right now: taken before the re-read, released after verification."""
+
+    route: str
+    owner: str
+    operator: str
+    since: float
+    expires: float
 
 
 GpuPoint = tuple[float, float | None, int | None]  # (ts, util, mem_used)
 
 _UP = (Health.UP.value, Health.DEGRADED.value)
 _AUDIT_COLUMNS = (
-    'id, ts, operator, ssh_client, route, backend, action, "before", "after", outcome, detail, finished_at'
+    'id, ts, operator, ssh_client, route, backend, action, "before", "after", outcome, detail, finished_at,'
+    " owner"
 )
 _SIGNAL_ORDER = "coalesce(s.published_at, s.first_seen) DESC, s.first_seen DESC, s.source, s.id"
 
@@ -583,14 +606,19 @@ class Store:
         action: str,
         before: dict[str, Any],
         after: dict[str, Any],
+        owner: str | None = None,
     ) -> int:
-        """Record an action about to be applied; committed before this returns. Returns the entry id."""
-        row = (self.clock(), operator, ssh_client, route, backend, action, _json(before), _json(after))
+        """Record an action about to be applied; committed before this returns. Returns the entry id.
+
+        `owner` names the console applying it, so that another console's start leaves it alone while it runs.
+        """
+        row = (self.clock(), operator, ssh_client, route, backend, action, _json(before), _json(after), owner)
 
         async def work() -> int:
             cursor = await self._db.execute(
-                'INSERT INTO audit (ts, operator, ssh_client, route, backend, action, "before", "after")'
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO audit"
+                ' (ts, operator, ssh_client, route, backend, action, "before", "after", owner)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             assert cursor.lastrowid is not None
@@ -649,6 +677,64 @@ class Store:
         rows = await self._read(f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE outcome = 'intent' ORDER BY id")
         return [_audit_entry(r) for r in rows]
 
+    async def unknown_entries(self, route: str | None = None) -> list[AuditEntry]:
+        """Entries settled as 'unknown', to check again once their backend answers, oldest first."""
+        clause, parameters = ("AND route = ?", (route,)) if route is not None else ("", ())
+        rows = await self._read(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE outcome = 'unknown' {clause} ORDER BY id", parameters
+        )
+        return [_audit_entry(r) for r in rows]
+
+    # -- route leases ---------------------------------------------------------------------------
+
+    async def take_lease(
+        self,
+        route: str,
+        owner: str,
+        operator: str,
+        ttl: float,
+        alive: Callable[[str], bool | None],
+    ) -> Lease | None:
+        """Take `route`'s lease for `ttl` seconds, in one transaction; None when taken, else the holder's.
+
+        A lease past its expiry, or held by a console that no longer runs (`alive` says False), is taken
+        over; one held by a console on another host (`alive` says None) is honoured until it expires.
+        """
+        now = self.clock()
+
+        async def work() -> Lease | None:
+            rows = list(
+                await self._db.execute_fetchall(
+                    "SELECT route, owner, operator, since, expires FROM route_leases WHERE route = ?",
+                    (route,),
+                )
+            )
+            if rows:
+                held = Lease(*rows[0])
+                if held.owner != owner and held.expires > now and alive(held.owner) is not False:
+                    return held
+            await self._db.execute(
+                "INSERT OR REPLACE INTO route_leases (route, owner, operator, since, expires)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (route, owner, operator, now, now + ttl),
+            )
+            return None
+
+        return await self._write(work)
+
+    async def release_lease(self, route: str, owner: str) -> None:
+        async def work() -> None:
+            await self._db.execute("DELETE FROM route_leases WHERE route = ? AND owner = ?", (route, owner))
+
+        await self._write(work)
+
+    async def lease_of(self, route: str) -> Lease | None:
+        rows = await self._read(
+            "SELECT route, owner, operator, since, expires FROM route_leases WHERE route = ?", (route,)
+        )
+        rows = list(rows)
+        return Lease(*rows[0]) if rows else None
+
 
 def _audit_entry(row: sqlite3.Row) -> AuditEntry:
     return AuditEntry(
@@ -664,4 +750,5 @@ def _audit_entry(row: sqlite3.Row) -> AuditEntry:
         outcome=AuditOutcome(row[9]),
         detail=row[10],
         finished_at=row[11],
+        owner=row[12],
     )
