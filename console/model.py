@@ -130,6 +130,7 @@ class EndpointRecord:
     observed: Health | None = None  # the newest result, which `health` follows after enough in a row
     uptime_1h: float | None = None  # 0-1
     uptime_24h: float | None = None  # 0-1
+    stale_for: float | None = None  # seconds since the last finished probe, once it is overdue
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,7 @@ class SourceStatus:
 
     state: PaneState
     message: str = ""
+    note: str = ""  # shown beside ready data: a stale source with its age, a source that never started
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 import yaml
 
+from console import net
 from console.config import KubernetesBackend as KubernetesConfig
 from console.control import NO_INTENT, CheckResult, Conflict, ControlError, Intent, ReadOnlyBackend
 from console.model import RouteState, RouteTarget
@@ -201,11 +202,11 @@ class KubernetesRoute:
         if self._client is None:
             creds = self._credentials or credentials_for(self.config)
             self._credentials = creds
-            self._client = httpx.AsyncClient(
+            self._client = net.make_client(
                 base_url=creds.server,
                 headers={"Accept": "application/json", **creds.headers},
                 verify=creds.verify,
-                timeout=httpx.Timeout(TIMEOUT),
+                timeout=TIMEOUT,
             )
         return self._client
 
@@ -227,7 +228,17 @@ class KubernetesRoute:
         headers = {"Content-Type": content_type} if content_type else {}
         where = f"kubernetes {client.base_url.host}: {method} {self.label.removeprefix('kubernetes ')}"
         try:
-            response = await client.request(method, url, content=body, headers=headers)
+            response = await net.fetch(
+                client,
+                method,
+                url,
+                limit=net.CONTROL_MAX,
+                deadline=net.CONTROL_DEADLINE,
+                content=body,
+                headers=headers,
+            )
+        except net.ReadFailed as exc:
+            raise ControlError(f"{where}: {exc}") from None
         except httpx.HTTPError as exc:
             raise ControlError(f"{where}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
         if response.status_code < 300:
