@@ -13,7 +13,7 @@ import json
 import ssl
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ QUERY_DEADLINE = 15.0
 API_DEADLINE = 30.0
 CONTROL_DEADLINE = 10.0
 
+INFLATE_STEP = 256 * KIB  # decoded bytes out of one inflate call
 ACCEPT_ENCODING = "gzip"  # the only one inflated here; anything else is refused
 _GZIP = frozenset({"gzip", "x-gzip"})
 _IDENTITY = frozenset({"", "identity"})
@@ -136,14 +137,17 @@ def loads(content: bytes | str) -> Any:
 
 
 class _Inflate:
-    """gzip inflated a piece at a time, never more than the room left under the cap."""
+    """gzip inflated a piece at a time: never more than INFLATE_STEP bytes out of one call."""
 
     def __init__(self) -> None:
         self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
 
-    def feed(self, data: bytes, room: int) -> bytes:
+    def feed(self, data: bytes) -> Iterator[bytes]:
         try:
-            return self._z.decompress(data, room + 1)  # one byte more than the room says "over"
+            while data:
+                piece = self._z.decompress(data, INFLATE_STEP)
+                data = self._z.unconsumed_tail
+                yield piece
         except zlib.error as exc:
             raise Undecodable(f"corrupt gzip answer ({exc})") from None
 
@@ -203,11 +207,11 @@ async def fetch(
                 raise TooLarge(f"answer too big ({size_words(int(length))})")
             body = bytearray()
             async for raw in response.aiter_raw():
-                piece = inflate.feed(raw, limit - len(body)) if inflate is not None else raw
-                body += piece
-                if len(body) > limit:
-                    raise TooLarge(f"answer over {size_words(limit)}")
-                if first_chunk and piece.strip():
+                for piece in inflate.feed(raw) if inflate is not None else (raw,):
+                    if len(body) + len(piece) > limit:
+                        raise TooLarge(f"answer over {size_words(limit)}")
+                    body += piece
+                if first_chunk and body.strip():
                     break
             else:
                 if inflate is not None:

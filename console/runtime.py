@@ -120,6 +120,7 @@ class Runtime:
         self._upstream_client: httpx.AsyncClient | None = None  # APIs on the internet, through proxies
         # sources that could not be built or started, per pane: "what: problem"
         self.setup_problems: dict[str, list[str]] = {pane: [] for pane in PANES}
+        self._raw: dict[str, SourceStatus] = {}  # pane -> status as its collector set it
         self._notes: dict[str, str] = {}  # pane -> its loading or stale note, as last worked out
         self._watch: asyncio.Task[None] | None = None
         self._started_at = time.time()
@@ -261,7 +262,8 @@ class Runtime:
             try:
                 sources += build_sources([config], self.config.console.refresh.signals, os.environ)
             except Exception as exc:  # noqa: BLE001 -- one broken source must not hide the others
-                what = getattr(config, "repo", None) or getattr(config, "url", None) or ""
+                keys = ("name", "repo", "author", "owner", "project", "image", "url")
+                what = next((str(v) for k in keys if (v := getattr(config, k, None))), "")
                 name = f"signals[{index}] {config.source} {what}".rstrip()
                 self.setup_problems["signals"].append(f"{name} not started: {_words(exc)}")
         return sources
@@ -302,7 +304,7 @@ class Runtime:
         self.reconciled = await self.actions.reconcile()
         for pane in PANES:
             if self.setup_problems[pane]:
-                self._set(pane, self.snapshot.status.get(pane, SourceStatus(PaneState.LOADING)))
+                self._set(pane, self._raw_status(pane))
         self._started_at = self.clock()
         if not live:
             await self.scheduler.run_all_once()
@@ -341,7 +343,12 @@ class Runtime:
 
     # --- plumbing ---
 
+    def _raw_status(self, pane: str) -> SourceStatus:
+        """A pane's status as its collector last set it, before marks were added."""
+        return self._raw.get(pane, SourceStatus(PaneState.LOADING))
+
     def _set(self, pane: str, status: SourceStatus, **fields: object) -> None:
+        self._raw[pane] = status
         self.snapshot = dataclasses.replace(
             self.snapshot, status={**self.snapshot.status, pane: self._marked(pane, status)}, **fields
         )
@@ -351,14 +358,22 @@ class Runtime:
     def _marked(self, pane: str, status: SourceStatus) -> SourceStatus:
         """A pane's status with its sources that never started, and its loading or stale note."""
         problems = self.setup_problems.get(pane, [])
+        others = (
+            [
+                *(f"endpoint {name} {problem}" for name, problem in self._endpoint_problems.items()),
+                *self.route_errors.values(),
+            ]
+            if pane == "endpoints"
+            else []
+        )
         note = self._notes.get(pane, "")
         if problems and status.state is not PaneState.READY:
             message = "; ".join([*problems, *([status.message] if status.message else [])])
             return SourceStatus(PaneState.ERROR, message)
         if status.state is PaneState.LOADING and note:
             return SourceStatus(PaneState.LOADING, note)
-        if status.state is not PaneState.LOADING and (problems or note):
-            return dataclasses.replace(status, note=" · ".join(filter(None, [note, *problems])))
+        if status.state is not PaneState.LOADING and (problems or others or note):
+            return dataclasses.replace(status, note=" · ".join(filter(None, [note, *problems, *others])))
         return dataclasses.replace(status, note="") if status.note else status
 
     def _failed(self, pane: str, what: str) -> Callable[[BaseException], None]:
@@ -386,19 +401,17 @@ class Runtime:
             jobs = [
                 j for j in self.scheduler.jobs.values() if j.name == pane or j.name.startswith(f"{pane}:")
             ]
-            status = self.snapshot.status.get(pane, SourceStatus(PaneState.LOADING))
+            status = self._raw_status(pane)
             note = self._note(pane, status, jobs, now)
             if note != self._notes.get(pane, ""):
                 self._notes[pane] = note
-                if status.state is PaneState.LOADING and not note:
-                    status = SourceStatus(PaneState.LOADING)
                 self._set(pane, status)
         if self.snapshot.endpoints and any(
             r.stale_for is not None or self._late(r, self.clock()) for r in self.snapshot.endpoints
         ):
             self._set(
                 "endpoints",
-                self.snapshot.status.get("endpoints", SourceStatus(PaneState.LOADING)),
+                self._raw_status("endpoints"),
                 endpoints=self._with_stale(self.snapshot.endpoints),
             )
 
@@ -738,7 +751,7 @@ class Runtime:
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
-        shown = self.snapshot.status.get("signals", SourceStatus(PaneState.LOADING))
+        shown = self._raw_status("signals")
         if shown.state is PaneState.LOADING and self.poller is not None:
             # what the store already holds is shown at once, not after the slowest source has answered
             await self._read_signals()
@@ -828,7 +841,7 @@ class Runtime:
         if routes == self.snapshot.routes and errors == self.route_errors:
             return  # the endpoints already carry these weights
         self.route_errors = errors
-        status = self.snapshot.status.get("endpoints", SourceStatus(PaneState.LOADING))
+        status = self._raw_status("endpoints")
         self._set("endpoints", status, routes=routes, endpoints=with_routes(self.snapshot.endpoints, routes))
 
     async def act(self, plan: Plan) -> Outcome:
