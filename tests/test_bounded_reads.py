@@ -3,6 +3,7 @@ a state; a /metrics gzipped by prometheus_client is read as the text it is."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import tracemalloc
@@ -10,11 +11,11 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from console import net
 from console.actions import build_routes
@@ -298,3 +299,32 @@ async def test_a_dripping_answer_is_cut_at_its_deadline():
     async with EngineServer({"GET /x": reply}) as server, net.make_client(timeout=5) as client:
         with pytest.raises(net.TooSlow, match="no complete answer within 2.5s"):
             await net.fetch(client, "GET", f"{server.url}/x", limit=MIB, deadline=2.5)
+
+
+async def test_haproxy_runtime_socket_reply_is_capped(tmp_path: Path):
+    """A Runtime API socket that answers without end is refused at the cap, not read into memory."""
+    chunk = b"1 qwen_chat 1 a 10.0.0.5 2 0 100 100 0 0 0 0 0 0 0 0 0 0\n" * 1024
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        try:
+            for _ in range((net.CONTROL_MAX * 2) // len(chunk)):
+                writer.write(chunk)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(endless, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    backend = _route(
+        {"kind": "haproxy", "address": f"127.0.0.1:{port}", "haproxy_backend": "qwen_chat"}, tmp_path
+    )
+    try:
+        result, used = await peak(backend.read)
+    finally:
+        server.close()
+    assert isinstance(result, ControlError)
+    assert str(result).endswith("reply over 32 MiB"), str(result)
+    assert bounded(used, net.CONTROL_MAX), used

@@ -5,6 +5,7 @@ starts as it is."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from textual.widgets import Static
 
 from console import runtime as runtime_module
+from console import snapshot
 from console.app import FleetdeckApp
 from console.config import discover_config, parse_config
 from console.model import Health, PaneState
@@ -301,3 +303,42 @@ async def test_a_pane_still_loading_says_what_it_waits_for(tmp_path: Path, monke
             state = app.query_one("#pane-signals", Pane).state
     assert state is PaneState.LOADING
     assert "Waiting for Qwen blog since " in shown
+
+
+def test_snapshot_names_a_gpu_source_that_cannot_start(tmp_path: Path, monkeypatch, capsys):
+    """`fleetdeck snapshot` with a nameless DCGM source and a CA bundle that is not there: no traceback."""
+    from console.cli import main
+
+    (tmp_path / "fleetdeck.toml").write_text(
+        "[[gpus]]\nsource = 'nvml'\nenabled = false\n"
+        f"[[gpus]]\nsource = 'dcgm'\nurls = ['{CLOSED}/metrics']\nca_bundle = 'certs/missing.pem'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code = main(["snapshot", "--json", "--db", str(tmp_path / "s.sqlite")])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert code == 1
+    problems = json.loads(out.out)["problems"]
+    missing = tmp_path / "certs" / "missing.pem"
+    assert (
+        f"gpus: dcgm source 127.0.0.1 not started: ca_bundle {missing}: No such file or directory" in problems
+    )
+
+
+async def test_snapshot_is_bounded_by_each_sources_deadline(tmp_path: Path, monkeypatch):
+    """A feed that drips forever does not hold `snapshot`: it collects what answered and ends."""
+    monkeypatch.setattr(runtime_module, "SIGNAL_SETTLE", 0.5)
+    feed = Reply(200, b" " * 200, "application/rss+xml", behaviour="drip")
+    async with EngineServer({"GET /feed.xml": feed}) as dripping, EngineServer(fx.vllm(fx.Load())) as healthy:
+        config = parse_config(
+            {
+                "gpus": [{"source": "nvml", "enabled": False}],
+                "endpoints": [{"name": "healthy", "url": healthy.url, "engine": "vllm"}],
+                "signals": [{"source": "feed", "url": f"{dripping.url}/feed.xml"}],
+            }
+        )
+        runtime = Runtime(config, mode=Mode.LIVE, db_path=tmp_path / "s.sqlite")
+        fleet = await snapshot.collect(runtime)
+    assert [ep.health for ep in fleet.endpoints] == [Health.UP]
+    assert fleet.status["signals"].state is PaneState.EMPTY
+    assert runtime.poller is not None and not runtime.poller.in_flight_since()  # cancelled at close
