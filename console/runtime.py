@@ -875,7 +875,7 @@ class Runtime:
             await self._collect_routes()
             await self._collect_endpoints()
         except (ControlError, httpx.HTTPError) as exc:
-            self._failed("endpoints")(exc)
+            self._failed("endpoints", "endpoint probes")(exc)
 
 
 def _words(exc: BaseException) -> str:
