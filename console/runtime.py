@@ -313,6 +313,12 @@ class Runtime:
         self._watch = asyncio.create_task(self._watch_loop(), name="watch")
         await self.scheduler.first_runs(STARTUP_WAIT)
 
+    def fail_start(self, exc: BaseException) -> None:
+        """Start-up itself failed: every pane still loading says so, instead of loading for ever."""
+        for pane in PANES:
+            if self._raw_status(pane).state is PaneState.LOADING:
+                self._set(pane, SourceStatus(PaneState.ERROR, f"start-up failed: {_words(exc)}"))
+
     async def close(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
@@ -456,7 +462,9 @@ class Runtime:
         nvml_every = nvml_config.interval if nvml_config is not None and nvml_config.interval else refresh.gpu
         if self.mode is Mode.DEMO or self.config.nvml_enabled:
             self.gpu_board.add_source(LOCAL_GPUS, "nvml", nvml_every)
-        self.scheduler.add("gpus", nvml_every, self._collect_nvml, self._gpu_failed(LOCAL_GPUS))
+        self.scheduler.add(
+            "gpus", nvml_every, self._collect_nvml, self._gpu_failed(LOCAL_GPUS), label="NVML on this box"
+        )
         remote: list[DcgmGpuSource | PrometheusGpuSource] = [
             g for g in self.config.gpus if isinstance(g, DcgmGpuSource | PrometheusGpuSource)
         ]

@@ -342,3 +342,17 @@ async def test_snapshot_is_bounded_by_each_sources_deadline(tmp_path: Path, monk
     assert [ep.health for ep in fleet.endpoints] == [Health.UP]
     assert fleet.status["signals"].state is PaneState.EMPTY
     assert runtime.poller is not None and not runtime.poller.in_flight_since()  # cancelled at close
+
+
+async def test_a_start_up_that_fails_is_said_on_every_pane(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(Runtime, "open", boom)
+    runtime = Runtime(offline_default_config(), mode=Mode.LIVE, db_path=tmp_path / "s.sqlite")
+    app = FleetdeckApp(runtime)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        states = {p.pane_id: (p.state, message(app, p.pane_id)) for p in app.query(Pane)}
+    assert states == {
+        pane: (PaneState.ERROR, "✖ start-up failed: boom in setup")
+        for pane in ("gpus", "endpoints", "pins", "signals")
+    }
