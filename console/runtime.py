@@ -681,7 +681,9 @@ class Runtime:
         self._set("endpoints", SourceStatus(PaneState.READY), endpoints=records)
         for breach in self.guards.observe(records):
             await self._breached(breach)
-        await self._collect_pins()
+        if self._raw_status("pins").state is PaneState.READY:
+            # drift from the pins as last read: a slow lock file read holds up no probe
+            self._show_pins(self.snapshot.pins)
 
     def _unprobed(self) -> tuple[EndpointRecord, ...]:
         """Endpoints that could not be set up, each with its reason."""
@@ -726,11 +728,15 @@ class Runtime:
             message = f"no pins: create {self.pins_path} with a [[pins]] entry per deployment"
             self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=())
             return
+        self._show_pins(pins)
+
+    def _show_pins(self, pins: tuple[Pin, ...]) -> None:
+        """The pins with their drift from what the endpoints serve now, repainted only on a change."""
         drifts = compute_drift(pins, self.snapshot.endpoints)
         upstream, related = self._related(pins)
         before = self.snapshot
         if (
-            before.status.get("pins") == SourceStatus(PaneState.READY)
+            self._raw_status("pins") == SourceStatus(PaneState.READY)
             and before.pins == pins
             and before.drifts == drifts
             and before.upstream is upstream
@@ -795,7 +801,7 @@ class Runtime:
         upstream, related = self._related(self.snapshot.pins)
         before = self.snapshot
         if (
-            before.status.get("signals") == SourceStatus(PaneState.READY)
+            self._raw_status("signals") == SourceStatus(PaneState.READY)
             and before.signals is related
             and before.upstream is upstream
             and before.signal_sources == sources

@@ -356,3 +356,70 @@ async def test_a_start_up_that_fails_is_said_on_every_pane(tmp_path: Path, monke
         pane: (PaneState.ERROR, "✖ start-up failed: boom in setup")
         for pane in ("gpus", "endpoints", "pins", "signals")
     }
+
+
+async def test_late_sources_are_marked_stale_on_screen(tmp_path: Path, monkeypatch):
+    """A lock file whose read hangs and an endpoint whose probe hangs: both shown as STALE with their age,
+    while the healthy endpoint keeps its refresh."""
+    import threading
+
+    monkeypatch.setattr(runtime_module, "STALE_GRACE", 0.5)
+    (tmp_path / "fleet.lock").write_text(
+        "[[pins]]\nname = 'qwen'\nmodel = 'Qwen/Qwen3-8B'\n"
+        "revision = '0123456789abcdef0123456789abcdef01234567'\n"
+    )
+    real_load = runtime_module.load_pins
+    release = threading.Event()
+    reads = 0
+
+    def load_pins(path: Path) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads > 1:
+            release.wait(20)  # a lock file on a mount that stopped answering
+        return real_load(path)
+
+    monkeypatch.setattr(runtime_module, "load_pins", load_pins)
+    async with EngineServer(fx.vllm(fx.Load())) as healthy, EngineServer(fx.vllm(fx.Load())) as stuck:
+        config = parse_config(
+            {
+                "console": {"refresh": {"endpoints": "1s"}, "pins_file": str(tmp_path / "fleet.lock")},
+                "gpus": [{"source": "nvml", "enabled": False}],
+                "endpoints": [
+                    {"name": "healthy", "url": healthy.url, "engine": "vllm", "timeout": "2s"},
+                    {"name": "stuck", "url": stuck.url, "engine": "vllm", "timeout": "2s"},
+                ],
+            }
+        )
+        runtime = Runtime(config, mode=Mode.LIVE, db_path=tmp_path / "s.sqlite")
+        collector = runtime.endpoint_collector
+        real_probe = collector.probe
+
+        async def probe(target: Any, state: Any) -> Any:
+            if target.name == "stuck" and state.record is not None:
+                await asyncio.sleep(3600)  # answers nothing, holds its connection
+            return await real_probe(target, state)
+
+        monkeypatch.setattr(collector, "probe", probe)
+        app = FleetdeckApp(runtime)
+        try:
+            async with app.run_test(size=(200, 50)) as pilot:
+                pins = app.query_one("#pane-pins", Pane)
+                endpoints = app.query_one("#pane-endpoints", Pane)
+
+                def stale_row() -> bool:
+                    return endpoints.state is PaneState.READY and "STALE" in str(
+                        endpoints.table.get_cell("stuck", "state")
+                    )
+
+                assert await wait_until(stale_row, 15)
+                assert await wait_until(lambda: "STALE" in (pins.border_subtitle or ""), 15)
+                await pilot.pause()
+                subtitle = pins.border_subtitle or ""
+                checks = healthy.requests.get("GET /health", 0)
+                assert await wait_until(lambda: healthy.requests.get("GET /health", 0) >= checks + 2, 10)
+                assert not release.is_set() and reads == 2  # the lock file is still being read
+        finally:
+            release.set()
+    assert f"lock file {tmp_path / 'fleet.lock'} not refreshed since" in subtitle
+    assert pins.state is PaneState.READY  # the last pins read stay on screen, marked
