@@ -214,8 +214,8 @@ async def fetch(
                 if first_chunk and body.strip():
                     break
             else:
-                if inflate is not None:
-                    inflate.check_end()
+                if inflate is not None and response.num_bytes_downloaded:
+                    inflate.check_end()  # a HEAD, 204 or 304 says gzip and sends nothing
             return Body(
                 str(response.url),
                 response.status_code,

@@ -328,3 +328,20 @@ async def test_haproxy_runtime_socket_reply_is_capped(tmp_path: Path):
     assert isinstance(result, ControlError)
     assert str(result).endswith("reply over 32 MiB"), str(result)
     assert bounded(used, net.CONTROL_MAX), used
+
+
+async def test_an_empty_answer_that_says_gzip_is_empty():
+    """HEAD answers (as registries give for manifests) carry the encoding of a body they do not send."""
+    reply = Reply(200, b"", "application/json", headers={"content-encoding": "gzip"})
+    async with EngineServer({"HEAD /v2/m/manifests/latest": reply}) as server, net.make_client() as client:
+        answer = await net.fetch(client, "HEAD", f"{server.url}/v2/m/manifests/latest", limit=MIB, deadline=5)
+    assert (answer.status_code, answer.content) == (200, b"")
+
+
+async def test_a_gzip_answer_cut_short_is_refused():
+    whole = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    body = whole.compress(b'{"data": []}' * 100) + whole.flush()
+    reply = Reply(200, body[: len(body) // 2], "application/json", headers={"content-encoding": "gzip"})
+    async with EngineServer({"GET /x": reply}) as server, net.make_client() as client:
+        with pytest.raises(net.Undecodable, match="gzip answer cut short"):
+            await net.fetch(client, "GET", f"{server.url}/x", limit=MIB, deadline=5)
