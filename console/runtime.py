@@ -166,6 +166,9 @@ class Runtime:
         self._last_prune = 0.0
         self._last_gpu_sample = 0.0
         self.endpoint_collector = EndpointCollector(clock=clock)
+        self.wait_for_probes = (
+            False  # wait out each probe's own timeout (a one-shot snapshot), not the refresh
+        )
         self._uptime: dict[str, tuple[float | None, float | None]] = {}
         self._last_uptime = -UPTIME_EVERY
         self.actions: Actions | None = None
@@ -484,7 +487,7 @@ class Runtime:
                 token = resolve_secret(entry.token_env)
                 client = self._tls_client(entry)
                 if isinstance(entry, PrometheusGpuSource):
-                    collector = PrometheusCollector(name, str(entry.url), entry.selector, token)
+                    collector = PrometheusCollector(name, str(entry.url), entry.selector, token, entry.hosts)
                     run = self._prometheus_job(name, collector, client)
                 else:
                     scraper = DcgmScraper(name, [str(u) for u in entry.urls], token)
@@ -504,7 +507,8 @@ class Runtime:
         while t < self.clock():
             records = [
                 GpuRecord(
-                    key=f"{fleet.host}/{fleet.gpu_uuid(i)}",
+                    # NVML keys a GPU by host and UUID; a DCGM exporter's GPUs are keyed by UUID alone
+                    key=f"{fleet.host}/{fleet.gpu_uuid(i)}" if fleet is self.fleet else fleet.gpu_uuid(i),
                     host=fleet.host,
                     index=i,
                     name="NVIDIA H200",
@@ -556,8 +560,9 @@ class Runtime:
         self, name: str, collector: PrometheusCollector, client: httpx.AsyncClient
     ) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            records = await collector.collect(client)
-            self.gpu_board.update(name, records, self.clock())
+            reading = await collector.collect(client)
+            problem = reading.problems[0] if reading.problems else ""
+            self.gpu_board.update(name, reading.gpus, self.clock(), problem, reading.unexported)
             await self._gpus_collected(self.clock())
 
         return run
@@ -571,7 +576,7 @@ class Runtime:
             problem = ""
             if reading.problems:
                 problem = f"{reading.answered}/{len(scraper.urls)} exporters answered; {reading.problems[0]}"
-            self.gpu_board.update(name, reading.gpus, now, problem)
+            self.gpu_board.update(name, reading.gpus, now, problem, reading.unexported)
             await self._gpus_collected(now)
 
         return run
@@ -605,8 +610,10 @@ class Runtime:
         elif len(sources) == 1 and sources[0].kind == "nvml":
             status = SourceStatus(PaneState.EMPTY, "NVML sees no GPUs on this box")
         else:
+            said = [f"{s.name}: {s.message}" for s in sources if s.message]
             status = SourceStatus(
-                PaneState.EMPTY, f"no GPUs reported by {', '.join(s.name for s in sources)}"
+                PaneState.EMPTY,
+                "; ".join(said) if said else f"no GPUs reported by {', '.join(s.name for s in sources)}",
             )
         self._set(
             "gpus",
@@ -655,7 +662,7 @@ class Runtime:
                 return
             # a probe still running after most of the interval is shown on a later tick, so a hanging
             # server holds up no other endpoint
-            settle = max(1.0, self.config.console.refresh.endpoints * 0.8)
+            settle = None if self.wait_for_probes else max(1.0, self.config.console.refresh.endpoints * 0.8)
             records = await self.endpoint_collector.collect(targets, settle=settle)
             records += self._unprobed()
             if not records:
