@@ -248,6 +248,9 @@ class FleetdeckApp(App[None]):
         except StoreError as exc:
             self.exit(return_code=2, message=f"fleetdeck: {exc}")
             return
+        except Exception as exc:  # noqa: BLE001 -- said on every pane, never a console loading for ever
+            self.runtime.fail_start(exc)
+            return
         reconciled = self.runtime.reconciled
         if len(reconciled) == 1:
             self.notify(

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input
 
 from console.model import EndpointRecord, FleetSnapshot, Health, RouteState
-from widgets.format import health, number, seconds
+from widgets.format import age, health, number, seconds
 from widgets.pane import Pane, Row, plain
 
 ROUTE_KEY = "route\x00"
@@ -168,7 +168,9 @@ class EndpointPane(Pane):
         return (
             ep.name,
             (
-                health(ep.health),
+                Text(f"STALE {age(ep.stale_for)}", style="bold yellow")
+                if ep.stale_for is not None
+                else health(ep.health),
                 plain(("  " if indent else "") + ep.name),
                 f"{weight}%" if weight is not None else "",
                 plain(ep.engine),

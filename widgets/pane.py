@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
+from rich.markup import escape
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -316,11 +317,13 @@ class Pane(Vertical, can_focus=True):
         self._drawn = self._latest
         status = self._latest.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
         self._set_state(status)
+        subtitle = ""
         if status.state is PaneState.READY:
             self._update_rows(self.rows(self._latest))
-            self._set_subtitle(self.subtitle(self._latest))
-        else:
-            self._set_subtitle("")
+            subtitle = self.subtitle(self._latest)
+        # a late source or one that never started is said beside whatever the pane shows
+        note = escape(status.note) if status.note else ""
+        self._set_subtitle(" · ".join(filter(None, (note, subtitle))))
 
     def _set_subtitle(self, text: str) -> None:
         if text != self._subtitle:  # setting it repaints the whole pane
@@ -336,7 +339,7 @@ class Pane(Vertical, can_focus=True):
             self.set_class(state is status.state, f"-{state.value}")
         message = self.query_one(".pane-message", Static)
         if status.state is PaneState.LOADING:
-            message.update(self.loading_text)
+            message.update(status.message or self.loading_text)
         elif status.state is PaneState.EMPTY:
             message.update(status.message or "Nothing here yet.")
         elif status.state is PaneState.ERROR:

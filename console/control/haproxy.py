@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
+from console import net
 from console.control import (
     DRAIN,
     MAINT,
@@ -73,9 +74,11 @@ class HaproxyBackend:
         try:
             writer.write(line.encode() + b"\n")
             await writer.drain()
-            reply = await asyncio.wait_for(reader.read(), TIMEOUT)
+            reply = await asyncio.wait_for(_read_capped(reader, net.CONTROL_MAX), TIMEOUT)
         except (OSError, TimeoutError) as exc:
             raise ControlError(f"haproxy {self.address}: {line!r} got no reply ({_reason(exc)})") from None
+        except net.TooLarge as exc:
+            raise ControlError(f"haproxy {self.address}: {line!r}: {exc}") from None
         finally:
             writer.close()
         return reply.decode(errors="replace")
@@ -173,3 +176,13 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer in {TIMEOUT:g} s"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+async def _read_capped(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """Everything up to the end of the reply, refused once it passes `limit` bytes."""
+    reply = bytearray()
+    while chunk := await reader.read(64 * 1024):
+        if len(reply) + len(chunk) > limit:
+            raise net.TooLarge(f"reply over {net.size_words(limit)}")
+        reply += chunk
+    return bytes(reply)

@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import yaml
 
+from console import net
 from console.config import KubernetesBackend as KubernetesConfig
 from console.config import backend_ref
 from console.control import (
@@ -441,11 +442,11 @@ class KubernetesRoute:
             creds = self._credentials or credentials_for(self.config)
             self._credentials = creds
             self._resolve_namespace(creds)
-            self._client = httpx.AsyncClient(
+            self._client = net.make_client(
                 base_url=creds.server,
                 headers={"Accept": "application/json", **creds.headers},
                 verify=creds.verify,
-                timeout=httpx.Timeout(TIMEOUT),
+                timeout=TIMEOUT,
                 proxy=creds.proxy,
             )
         return self._client
@@ -470,7 +471,17 @@ class KubernetesRoute:
         headers.update(self._credentials.authorization())
         where = f"kubernetes {client.base_url.host}: {method} {self.label.removeprefix('kubernetes ')}"
         try:
-            response = await client.request(method, url, content=body, headers=headers)
+            response = await net.fetch(
+                client,
+                method,
+                url,
+                limit=net.CONTROL_MAX,
+                deadline=net.CONTROL_DEADLINE,
+                content=body,
+                headers=headers,
+            )
+        except net.ReadFailed as exc:
+            raise ControlError(f"{where}: {exc}") from None
         except httpx.HTTPError as exc:
             raise ControlError(f"{where}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
         if response.status_code < 300:
