@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.server
+import json
 import os
+import pwd
 import re
 import selectors
 import shlex
@@ -29,6 +31,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from console import actions, pins
 from console.serve import browser_url, is_loopback, parse_port, redacted, session_argv, session_command
 from tests.loopback import need_binary
 
@@ -560,14 +563,19 @@ def test_a_console_whose_output_pipe_is_gone_exits_without_spinning():
     assert cpu_seconds(usage) < 15
 
 
-def test_a_running_console_exits_when_either_pipe_goes():
-    for gone in ("stdout", "stdin"):
+def test_a_running_console_exits_when_either_pipe_goes_or_on_sigterm():
+    for gone in ("stdout", "stdin", "SIGTERM"):
         console = web_console(subprocess.PIPE, subprocess.PIPE)  # type: ignore[arg-type]
         assert console.stdout is not None and console.stdin is not None
         assert console.stdout.readline() == b"__GANGLION__\n"
-        # it draws the demo fleet; then the server's end of one pipe closes
+        # it draws the demo fleet; then the server's end of one pipe closes, or the console is told to stop
         assert console.stdout.read1(65536)
-        (console.stdout if gone == "stdout" else console.stdin).close()
+        if gone == "SIGTERM":
+            # the server still reads everything it writes
+            threading.Thread(target=console.stdout.read, daemon=True).start()
+            console.send_signal(signal.SIGTERM)
+        else:
+            (console.stdout if gone == "stdout" else console.stdin).close()
         usage = reap(console, 60)
         assert usage is not None, f"the console kept running with its {gone} gone"
         print(f"{gone} gone: the console exited {console.returncode}, {cpu_seconds(usage):.2f} CPU seconds")
@@ -629,6 +637,83 @@ async def test_each_operator_acts_as_themselves_and_no_one_else(tmp_path: Path):
                     await client.ws_connect(url, headers={"Origin": served.origin})
                 assert refused.value.status == 403
             assert get(f"{served.url}/?token={ALICE}").status == 200
+
+
+class Terminal:
+    """A websocket session read as a person would see it: the console's text, escape sequences removed."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.text = ""
+
+    async def wait_for(self, words: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while words not in self.text:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{words!r} never shown; last: {self.text[-600:]!r}"
+            with suppress(asyncio.TimeoutError):
+                message = await self.ws.receive(timeout=left)
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    raw = message.data.decode(errors="replace")
+                    self.text += re.sub(
+                        r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]", "", raw
+                    )
+                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    raise AssertionError(f"session closed before {words!r} was shown")
+
+    async def keys(self, *keys: str) -> None:
+        for key in keys:
+            await self.ws.send_json(["stdin", key])
+            await asyncio.sleep(0.3)
+
+
+async def shift_chat(served: Served, client: aiohttp.ClientSession, token: str, shown: str) -> None:
+    """As the operator with `token`: open the Endpoints pane, plan a shift of the chat route, press y."""
+    async with served.ws(client, token) as ws:
+        await ws.send_json(["resize", {"width": 160, "height": 48}])
+        terminal = Terminal(ws)
+        await terminal.wait_for("H200")
+        await terminal.keys("2")  # the Endpoints pane
+        await terminal.wait_for("chat-b")
+        await terminal.keys("\x1b[B", "]")  # the second endpoint, shift the route toward it
+        await terminal.wait_for(shown)
+        await terminal.keys("y")
+        await asyncio.sleep(1)
+
+
+def journal(db: Path) -> list[dict[str, Any]]:
+    result = fleetdeck("audit", "--db", str(db), "--json")
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]  # one JSON object a line
+
+
+def test_a_served_operator_replaces_the_os_user_and_sudo():
+    served = {"FLEETDECK_OPERATOR": "alice", "SUDO_USER": "bob", "SSH_CLIENT": "192.0.2.7 51000 22"}
+    operator = actions.current_operator(served)
+    assert operator.user == "alice" and operator.ssh_client is None
+    assert operator.journal_name in ("alice", f"alice (served by {operator.login})")
+    assert pins.current_operator(served) == ("alice", None)
+    assert pins.may_act("alice", ["alice"]) and not pins.may_act("alice", ["root"])
+    # without it, the OS user as before
+    assert actions.current_operator({"SUDO_USER": "bob"}).user == "bob"
+
+
+async def test_the_journal_names_the_operator_whose_token_acted(tmp_path: Path):
+    config = tmp_path / "fleetdeck.toml"
+    config.write_text('[console]\noperators = ["alice"]\n')
+    db = tmp_path / "store.sqlite"
+    operators = operators_file(tmp_path, alice=ALICE, bob=BOB)
+    given = ["--demo", "--config", str(config), "--db", str(db), "--allow-actions"]
+    with serve(tmp_path, *given, "--operators-file", str(operators)) as served:
+        async with aiohttp.ClientSession() as client:
+            # bob holds a valid token, but the config's allow-list names alice alone
+            await shift_chat(served, client, BOB, "bob is not in console.operators")
+            assert not db.exists() or journal(db) == []
+            await shift_chat(served, client, ALICE, "y confirms")
+            entries = await asyncio.to_thread(journal, db)
+    assert [(e["action"], e["outcome"]) for e in entries] == [("shift-toward chat-a", "ok")]
+    login = pwd.getpwuid(os.getuid()).pw_name
+    assert entries[0]["operator"] == ("alice" if login == "alice" else f"alice (served by {login})")
 
 
 # --- a real browser ---------------------------------------------------------------------------------------
