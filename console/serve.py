@@ -33,6 +33,7 @@ from aiohttp.abc import AbstractAccessLogger
 from rich.console import Console
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
+from yarl import URL
 
 from console.pins import SERVED_OPERATOR
 
@@ -163,7 +164,9 @@ def load_operators(path: Path) -> dict[str, str]:
         mode = stat.filemode(info.st_mode)
         raise ValueError(f"--operators-file {path}: {mode} lets group or others in; chmod 600 it")
     tokens: dict[str, str] = {}
-    names: set[str] = set()
+    # a name's line; no message quotes a name either: one written in the token's column would be a token
+    names: dict[str, int] = {}
+    lines: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
         words = line.split("#", 1)[0].split()
         if not words:
@@ -176,14 +179,14 @@ def load_operators(path: Path) -> dict[str, str]:
             raise ValueError(f"{where}: the name is not letters, digits and . _ @ - (at most 64)")
         if not TOKEN_SHAPE.fullmatch(token):
             raise ValueError(
-                f"{where}: {name}'s token is not {MIN_TOKEN_LENGTH} to 256 URL-safe characters "
+                f"{where}: the token is not {MIN_TOKEN_LENGTH} to 256 URL-safe characters "
                 "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         if name in names:
-            raise ValueError(f"{where}: {name} is named twice")
+            raise ValueError(f"{where}: the name is already on line {names[name]}")
         if token in tokens:
-            raise ValueError(f"{where}: {name} has the same token as {tokens[token]}")
-        names.add(name)
+            raise ValueError(f"{where}: the token is already on line {lines[token]}")
+        names[name] = lines[token] = number
         tokens[token] = name
     if not tokens:
         raise ValueError(f"--operators-file {path}: names no operator")
@@ -240,9 +243,13 @@ class Access:
         return None
 
 
-def redacted(path_qs: str) -> str:
-    """A request's path and query with any token replaced, for the access log."""
-    return re.sub(rf"(?<=[?&]{TOKEN_PARAMETER}=)[^&#]*", "REDACTED", path_qs)
+def redacted(url: URL) -> str:
+    """A request's path and query with any token replaced, for the access log; from the parsed query,
+    so that a token sent as `%74oken` is caught like any other."""
+    if TOKEN_PARAMETER not in url.query:
+        return url.path_qs
+    query = [(key, "REDACTED" if key == TOKEN_PARAMETER else value) for key, value in url.query.items()]
+    return url.with_query(query).path_qs
 
 
 class RedactedAccessLogger(AbstractAccessLogger):
@@ -253,7 +260,7 @@ class RedactedAccessLogger(AbstractAccessLogger):
             '%s "%s %s" %s %s %.3fs',
             request.remote,
             request.method,
-            redacted(request.path_qs),
+            redacted(request.rel_url),
             response.status,
             response.body_length,
             time,
@@ -289,10 +296,6 @@ class Session(AppService):
         )
         self._stdin = process.stdin
         return process
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
 
     async def end(self) -> None:
         """Ask the console to quit and close its input; SIGTERM, then SIGKILL, to a group that stays."""

@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from console import actions, pins
 from console.serve import browser_url, is_loopback, parse_port, redacted, session_argv, session_command
@@ -432,9 +433,10 @@ async def test_foreign_origins_and_hosts_are_refused(tmp_path: Path):
 
 
 def test_the_request_log_redacts_tokens():
-    assert redacted("/?token=abc&width=80") == "/?token=REDACTED&width=80"
-    assert redacted("/ws?width=80&token=abc") == "/ws?width=80&token=REDACTED"
-    assert redacted("/static/x.js") == "/static/x.js"
+    assert redacted(URL("/?token=abc&width=80")) == "/?token=REDACTED&width=80"
+    assert redacted(URL("/ws?width=80&token=abc&token=def")) == "/ws?width=80&token=REDACTED&token=REDACTED"
+    assert redacted(URL("/?%74oken=abc")) == "/?token=REDACTED"
+    assert redacted(URL("/static/x.js")) == "/static/x.js"
 
 
 async def test_sessions_over_the_cap_are_refused(tmp_path: Path):
@@ -606,10 +608,11 @@ def test_operators_file_errors_are_one_line_without_tokens(tmp_path: Path):
     path = tmp_path / "operators"
     cases = {
         f"alice {ALICE} extra\n": "line 1: expected `name token`, found 3 words",
-        "alice short\n": "line 1: alice's token is not 16 to 256 URL-safe characters",
+        "alice short\n": "line 1: the token is not 16 to 256 URL-safe characters",
+        f"{ALICE} alice\n": "line 1: the token is not 16 to 256 URL-safe characters",
         f"al\x1bice {ALICE}\n": "line 1: the name is not letters, digits",
-        f"alice {ALICE}\nalice {BOB}\n": "line 2: alice is named twice",
-        f"alice {ALICE}\nbob {ALICE}\n": "line 2: bob has the same token as alice",
+        f"alice {ALICE}\nalice {BOB}\n": "line 2: the name is already on line 1",
+        f"alice {ALICE}\n\nbob {ALICE}\n": "line 3: the token is already on line 1",
         "# nobody\n\n": "names no operator",
     }
     for text, said in cases.items():
