@@ -383,10 +383,7 @@ class ConsoleServer(Server):
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """One console per websocket, up to the cap; it ends when the websocket does."""
         if len(self.sessions) >= self.max_sessions:
-            raise web.HTTPServiceUnavailable(
-                text=f"refused: {len(self.sessions)} sessions are open, the most this server allows "
-                "(close one, or start it with a higher --max-sessions)\n"
-            )
+            return await self._refuse(request)
         operator = self._operator(request)
         # a session acts only as a named operator
         command = self.act if self.act is not None and operator is not None else self.watch
@@ -413,6 +410,19 @@ class ConsoleServer(Server):
             log.warning("session ended: %s", error)
         finally:
             await asyncio.shield(self._end(session))
+        return websocket
+
+    async def _refuse(self, request: web.Request) -> web.WebSocketResponse:
+        """Over the cap: the page's terminal says why, and the websocket closes with no console."""
+        said = (
+            f"fleetdeck: refused: {len(self.sessions)} sessions are open, the most this server allows "
+            "(close one, or start it with a higher --max-sessions)"
+        )
+        log.warning("session %s", said.removeprefix("fleetdeck: "))
+        websocket = web.WebSocketResponse()
+        await websocket.prepare(request)
+        await websocket.send_bytes(f"\r\n{said}\r\n".encode())
+        await websocket.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many sessions")
         return websocket
 
     async def _end(self, session: Session) -> None:
