@@ -305,10 +305,18 @@ async def test_live_sessions_read_the_config_checked_at_start(tmp_path: Path):
     assert argv == [sys.executable, "-m", "console", "run", "--read-only", *given]
 
 
+def is_console(pid: int) -> bool:
+    try:
+        argv = cmdline(pid)
+    except OSError:
+        return False
+    return argv[:3] == [sys.executable, "-m", "console"] and argv[3:4] != ["serve"]
+
+
 async def first_session(served: Served, timeout: float = 30) -> int:
     deadline = time.monotonic() + timeout
-    # a child still showing the server's own command line has been forked but has not yet run the console
-    while not (found := [pid for pid in served.sessions() if "serve" not in cmdline(pid)]):
+    # a child forked but still the server, or still the shell that execs the console, is not yet it
+    while not (found := [pid for pid in served.sessions() if is_console(pid)]):
         assert time.monotonic() < deadline, "no console process started for the session"
         await asyncio.sleep(0.1)
     return found[0]
