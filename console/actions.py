@@ -43,7 +43,7 @@ from console.control import (
     to_journal,
 )
 from console.model import EndpointRecord, RouteState, RouteTarget
-from console.pins import PinsError, load_pins
+from console.pins import SERVED_OPERATOR, PinsError, load_pins
 from console.store import AuditEntry, AuditOutcome, Lease, Store
 
 LEASE_TTL = 60.0  # a route's lease outlives any one action; a killed console's is taken over at once
@@ -76,17 +76,20 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Operator:
-    user: str  # the person: the sudo caller when run through sudo
+    user: str  # the person: the sudo caller when run through sudo, the token's name when served
     login: str  # the OS user the console runs as
     ssh_client: str | None = None
+    via: str = "sudo as"
 
     @property
     def journal_name(self) -> str:
-        return self.user if self.user == self.login else f"{self.user} (sudo as {self.login})"
+        return self.user if self.user == self.login else f"{self.user} ({self.via} {self.login})"
 
 
 def current_operator(env: Mapping[str, str] = os.environ) -> Operator:
     login = getpass.getuser()
+    if served := env.get(SERVED_OPERATOR):
+        return Operator(user=served, login=login, via="served by")
     ssh = (env.get("SSH_CLIENT") or env.get("SSH_CONNECTION") or "").split()
     return Operator(user=env.get("SUDO_USER") or login, login=login, ssh_client=ssh[0] if ssh else None)
 

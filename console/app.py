@@ -188,10 +188,14 @@ class FleetdeckApp(App[None]):
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
-        if driver.__name__ == "LinuxDriver":  # POSIX; a TEXTUAL_DRIVER or Windows driver is kept
+        if driver.__name__ == "LinuxDriver":  # POSIX; another TEXTUAL_DRIVER or Windows driver is kept
             from widgets.driver import HangupSafeDriver
 
             return HangupSafeDriver
+        if driver.__name__ == "WebDriver":  # under `fleetdeck serve`, writing to a pipe
+            from widgets.driver import PipeSafeWebDriver
+
+            return PipeSafeWebDriver
         return driver
 
     def get_line_filters(self) -> Sequence[LineFilter]:

@@ -136,10 +136,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--public",
         action="store_true",
-        help="allow a --host other than loopback: there is no authentication, anyone who reaches it watches",
+        help="allow a --host other than loopback: plain HTTP, so put a TLS proxy in front (--url)",
     )
     serve.add_argument(
-        "--allow-actions", action="store_true", help="let browser sessions run actions (default: read-only)"
+        "--allow-actions",
+        action="store_true",
+        help="let browser sessions act, each as the operator its token names (needs --operators-file)",
+    )
+    serve.add_argument(
+        "--operators-file",
+        type=Path,
+        metavar="PATH",
+        help="lines `name token`, one per operator, readable only by you; each opens the URL with theirs",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=_count(1, 256),
+        metavar="N",
+        help="browser sessions open at once, 1 to 256 (default: serve.max_sessions in the config, else 4)",
     )
     serve.add_argument("--demo", action="store_true", help="serve the built-in demo fleet")
     serve.add_argument(
@@ -239,18 +253,25 @@ def _serve(args: argparse.Namespace, config: Config, zero: bool, demo: bool) -> 
         return _fail(f"cannot listen on {host!r}: {exc.strerror or exc}")
     if not loopback and not args.public:
         return _fail(
-            f"refusing to serve on {host!r}: not a loopback address, and served consoles have no "
-            "authentication (add --public to serve it anyway)"
+            f"refusing to serve on {host!r}: not a loopback address, and the token would cross the network "
+            "in plain HTTP (add --public to serve it anyway, behind a TLS proxy)"
         )
+    if args.allow_actions and args.operators_file is None:
+        return _fail(
+            "--allow-actions needs to know who acts: add --operators-file PATH, "
+            "a file only you can read with lines `name token`"
+        )
+    try:
+        operators = serve.load_operators(args.operators_file) if args.operators_file else None
+    except ValueError as exc:
+        return _fail(str(exc))
     read_only = getattr(args, "read_only", False) or not args.allow_actions or config.console.read_only
     # the sessions read the file checked here, not whatever they would discover on their own
     config_file = getattr(args, "config", None) or (None if demo or zero else config.source_path)
-    argv = serve.session_argv(
-        demo=demo,
-        read_only=read_only,
-        config=config_file,
-        db=getattr(args, "db", None),
-        color=getattr(args, "color", None),
+    given = {"config": config_file, "db": getattr(args, "db", None), "color": getattr(args, "color", None)}
+    watch = serve.session_command(serve.session_argv(demo=demo, read_only=True, **given))
+    act = (
+        None if read_only else serve.session_command(serve.session_argv(demo=demo, read_only=False, **given))
     )
     try:
         sock = serve.listen(host, port)
@@ -259,19 +280,33 @@ def _serve(args: argparse.Namespace, config: Config, zero: bool, demo: bool) -> 
     port = sock.getsockname()[1]
     # textual-serve appends its own paths (/ws, /static) to this address
     url = args.url.rstrip("/") if args.url else serve.browser_url(host, port)
+    token = serve.launch_token()
+    tokens: dict[str, str | None] = dict(operators) if operators else {token: None}
+    access = serve.Access.build(tokens, url, serve.browser_url(host, port).split("://", 1)[1], port)
     if args.public:
-        who = "watch the fleet and run actions" if not read_only else "watch the fleet"
         print(
-            f"fleetdeck serve: warning: no authentication: anyone who can reach {host}:{port} can {who}",
+            f"fleetdeck serve: warning: plain HTTP on {host}:{port}: whoever can read the traffic can take "
+            "a token; serve it behind a TLS proxy (--url https://...)",
             file=sys.stderr,
             flush=True,
         )
     modes = ", ".join(["read-only" if read_only else "actions allowed", "demo" if demo else "live"])
+    max_sessions = args.max_sessions or config.serve.max_sessions
 
     def ready() -> None:
-        print(f"fleetdeck serve: {url} ({modes})", flush=True)
+        if operators:
+            names = ", ".join(sorted(operators.values()))
+            print(f"fleetdeck serve: {url} ({modes}, {len(operators)} operators)", flush=True)
+            print(
+                f"fleetdeck serve: each operator opens {url}/?token=TOKEN with their own token "
+                f"from {args.operators_file}: {names}",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            print(f"fleetdeck serve: {url}/?token={token} ({modes})", flush=True)
 
-    serve.ConsoleServer(serve.session_command(argv), url).run(sock, ready)
+    serve.ConsoleServer(url, access, watch, act, max_sessions).run(sock, ready)
     return 0
 
 

@@ -399,6 +399,11 @@ class ConsoleConfig(_Model):
     """Colour depth; auto follows the terminal, and NO_COLOR is honoured either way."""
 
 
+class ServeConfig(_Model):
+    max_sessions: Annotated[int, Field(ge=1, le=256)] = 4
+    """Browser sessions `fleetdeck serve` keeps open at once, each a console process."""
+
+
 class NvmlGpuSource(_Model):
     source: Literal["nvml"]
     """Local GPUs through NVML."""
@@ -885,6 +890,8 @@ DEFAULT_SIGNALS: tuple[dict[str, str], ...] = (
 class Config(_Model):
     console: ConsoleConfig = ConsoleConfig()
     """Console behaviour, refresh intervals and store."""
+    serve: ServeConfig = ServeConfig()
+    """`fleetdeck serve`: the console in a browser."""
     keys: dict[BindingId, KeyList] = {}
     """Key remapping: binding id -> key(s), e.g. "app.quit" = "q,ctrl+q"."""
     gpus: list[GpuSource] = []

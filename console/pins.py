@@ -684,8 +684,14 @@ def unseen_warning(pin: Pin, field: str, value: str, found: Iterable[tuple[str, 
 # --- carrying out a bump: journal, write, journal --------------------------------------------------
 
 
+# set by `fleetdeck serve` for a browser session: the operator its token names, in place of the OS user
+SERVED_OPERATOR = "FLEETDECK_OPERATOR"
+
+
 def current_operator(env: Mapping[str, str] = os.environ) -> tuple[str, str | None]:
     """(user, ssh client address) of whoever runs this process, for the audit journal."""
+    if served := env.get(SERVED_OPERATOR):
+        return served, None
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
