@@ -98,6 +98,13 @@ class Runtime:
         self.config = config
         self.mode = mode
         self.read_only = read_only or config.console.read_only
+        self.read_only_reason = (
+            "read-only: started with --read-only"
+            if read_only
+            else f"read-only: console.read_only in {config.source_path or 'the config'}"
+            if config.console.read_only
+            else ""
+        )
         self.clock = clock
         self.zero_config = zero_config
         self.db_path = db_path
@@ -154,6 +161,7 @@ class Runtime:
         self.poller: SignalPoller | None = None
         self.demo_upstream: DemoUpstream | None = None
         self._signals: tuple[Signal, ...] = ()  # as stored, before they are related to the pins
+        self.muted: frozenset[str] = frozenset()  # the muted signal sources, as last read from the store
         self._signals_stale = True  # read the store again on the next collection, even without a poll
         self._related_to: tuple[Any, ...] | None = None  # (pins, signals, upstream, related signals)
 
@@ -545,6 +553,7 @@ class Runtime:
         assert self.store is not None
         self._signals_stale = False
         signals = tuple(await self.store.list_signals(limit=SIGNALS_SHOWN))
+        self.muted = frozenset(await self.store.muted_sources())
         if signals != self._signals:  # the same object when nothing changed, so nothing repaints
             self._signals = signals
 
@@ -608,6 +617,12 @@ class Runtime:
     async def mute_source(self, source: str) -> None:
         assert self.store is not None
         await self.store.mute_source(source)
+        self._signals_stale = True
+        await self._collect_signals()
+
+    async def unmute_source(self, source: str) -> None:
+        assert self.store is not None
+        await self.store.unmute_source(source)
         self._signals_stale = True
         await self._collect_signals()
 

@@ -141,6 +141,7 @@ class SignalPoller:
         results = await asyncio.gather(*(self._poll(s) for s in due))
         for new in results:
             report.new.extend(new)
+        await self.store.record_polls([(s.source.source, s.ok, s.message) for s in due], self.clock())
         return report
 
     async def _poll(self, schedule: _Schedule) -> list[Signal]:
