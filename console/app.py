@@ -252,6 +252,9 @@ class FleetdeckApp(App[None]):
             return
         for line in self.runtime.reconciled:
             self.notify(line, title="Audit journal reconciled", severity="warning", timeout=30, markup=False)
+        if self.runtime.journal_note:
+            self.notify(self.runtime.journal_note, title="The demo's journal is temporary", timeout=15,
+                        markup=False)  # fmt: skip
         for route, error in self.runtime.route_errors.items():
             self.notify(
                 error, title=f"Route {route} cannot be read", severity="error", timeout=30, markup=False

@@ -589,6 +589,13 @@ class Runtime:
         )
 
     @property
+    def journal_note(self) -> str:
+        """How to keep the journal, when it lives in a temporary store that goes with the demo; else ""."""
+        if self.mode is Mode.DEMO and self.db_path is None and not self.read_only:
+            return "fleetdeck demo --db PATH keeps the demo's actions for fleetdeck audit"
+        return ""
+
+    @property
     def pins_label(self) -> str:
         """The lock file as the operator should read it; the demo's is a temporary copy."""
         return "fleet.lock (the demo's temporary copy)" if self.fleet is not None else str(self.pins_path)
