@@ -303,6 +303,11 @@ class KubernetesRoute:
                 ops.append({"op": "replace", "path": path, "value": target.weight})
         return JSON_PATCH, json.dumps(ops, separators=(",", ":")).encode()
 
+    def planned_requests(self, obj: dict[str, Any], before: RouteState, after: RouteState) -> tuple[str, ...]:
+        """The requests `apply` would send to take `before` to `after`, with the object read as `obj`."""
+        self._weights(obj)
+        return self._describe(*self.patch(before, after))
+
     def _describe(self, content_type: str, body: bytes) -> tuple[str, ...]:
         return (
             f"PATCH {self.path}?fieldManager={FIELD_MANAGER}",
