@@ -161,8 +161,9 @@ class FleetdeckApp(App[None]):
     ]
     # keys handled by the widgets themselves, listed so the help is complete
     TABLE_KEYS: ClassVar[list[tuple[str, str]]] = [
-        ("↑ ↓ PgUp PgDn Home End", "move in the pane's table"),
-        ("← →", "scroll the pane's table sideways"),
+        ("↑ ↓ PgUp PgDn", "move in the pane's table"),
+        ("ctrl+home ctrl+end", "to the table's first / last row"),
+        ("← → Home End", "scroll the table sideways; Home / End to its first / last column"),
     ]
 
     def get_default_screen(self) -> Screen[None]:
