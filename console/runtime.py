@@ -545,6 +545,8 @@ class Runtime:
                 await self._show_signals()
         if self.poller is not None and (await self.poller.poll_due()).polled:
             self._signals_stale = True
+        if await self.store.changed_elsewhere():  # muted or acknowledged from another console or the CLI
+            self._signals_stale = True
         if self._signals_stale:
             await self._read_signals()
         await self._show_signals()

@@ -214,6 +214,7 @@ class Store:
         self.retention = retention
         self.clock = clock
         self.schema_version = 0
+        self._data_version: int | None = None
 
     @classmethod
     async def open(
@@ -551,6 +552,14 @@ class Store:
         """(source, state) of every stored signal with this id."""
         rows = await self._read("SELECT source, state FROM signals WHERE id = ? ORDER BY source", (id,))
         return [(r[0], SignalState(r[1])) for r in rows]
+
+    async def changed_elsewhere(self) -> bool:
+        """Whether another connection (a second console, `fleetdeck signals`) wrote to the file since the
+        last call; the first call says True."""
+        rows = await self._read("PRAGMA data_version")
+        version = int(rows[0][0])
+        changed, self._data_version = version != self._data_version, version
+        return changed
 
     async def count_new_signals(self) -> int:
         """Signals in state NEW from sources that are not muted."""

@@ -6,6 +6,7 @@ from console.app import FleetdeckApp
 from console.config import DEFAULT_SIGNALS, parse_config
 from console.model import SignalState
 from console.runtime import Mode, Runtime
+from console.store import Store
 from tests.apps import demo_app, settle
 
 
@@ -109,3 +110,19 @@ async def test_the_undo_key_can_be_remapped(tmp_path, frozen_clock):
         await pilot.press("z")
         await settle(pilot)
         assert app.runtime.muted == frozenset()
+
+
+async def test_a_mute_from_the_command_line_reaches_a_running_console(tmp_path, frozen_clock):
+    app = demo_app(frozen_clock, db=tmp_path / "demo.sqlite")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        source = app.runtime.snapshot.signals[0].source
+        await app.runtime._collect_signals()  # nothing changed elsewhere: the same signals, the same object
+        shown = app.runtime.snapshot.signals
+        await app.runtime._collect_signals()
+        assert app.runtime.snapshot.signals is shown
+        async with await Store.open(tmp_path / "demo.sqlite") as other:  # as `fleetdeck signals mute` does
+            await other.mute_source(source)
+        await app.runtime._collect_signals()
+        assert app.runtime.muted == {source}
+        assert all(s.source != source for s in app.runtime.snapshot.signals)
