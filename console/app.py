@@ -179,7 +179,7 @@ class FleetdeckApp(App[None]):
         self.panes: list[Pane] = [
             GpuPane(),
             EndpointPane(),
-            PinPane(read_only=self.runtime.read_only),
+            PinPane(),
             SignalPane(runtime.clock),
         ]
         runtime.listeners.append(self._runtime_changed)
@@ -485,7 +485,8 @@ class FleetdeckApp(App[None]):
     def _plan_bump(self, name: str) -> None:
         """Show the plan of moving the pin to what upstream names; nothing is written before y."""
         if self.runtime.read_only:
-            self.notify("Read-only: pin bumps are off", severity="warning")
+            self.notify(self.runtime.read_only_reason, title="Pin bumps are off", severity="warning",
+                        markup=False)  # fmt: skip
             return
         snapshot = self.runtime.snapshot
         candidate = bump_candidate(snapshot.upstream, name)
