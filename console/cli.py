@@ -121,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     snapshot.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     snapshot.add_argument("--demo", action="store_true", help="collect from the built-in demo fleet")
+    snapshot.add_argument(
+        "--window",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between the two scrapes behind TTFT, tokens/s and error rate (default 10, 0: one)",
+    )
     serve = commands.add_parser(
         "serve", parents=[common], help="the console in a browser: one console per browser session"
     )
@@ -308,7 +315,19 @@ def _serve(args: argparse.Namespace, config: Config, zero: bool, demo: bool) -> 
     return 0
 
 
-def _snapshot(runtime: Runtime, as_json: bool) -> int:
+def _seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds from 0 to 3600")
+    return value
+
+
+def _snapshot(runtime: Runtime, as_json: bool, window: float) -> int:
     import asyncio
     import time
 
@@ -318,10 +337,10 @@ def _snapshot(runtime: Runtime, as_json: bool) -> int:
     from console.store import StoreError
 
     try:
-        fleet = asyncio.run(snapshot.collect(runtime))
+        fleet = asyncio.run(snapshot.collect(runtime, window))
     except StoreError as exc:
         return _fail(str(exc))
-    doc = snapshot.document(fleet, runtime.mode.value, time.time())
+    doc = snapshot.document(fleet, runtime.mode.value, time.time(), bool(runtime.config.gpus), window)
     try:
         if as_json:
             print(snapshot.to_json(doc))
@@ -406,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             zero_config=zero,
         )
     if command == "snapshot":
-        return _snapshot(runtime, args.json)
+        return _snapshot(runtime, args.json, args.window)
     from console.app import FleetdeckApp
 
     app = FleetdeckApp(runtime)

@@ -249,7 +249,17 @@ def _check_image(value: str) -> str:
 def _check_selector(value: str) -> str:
     stripped = value.strip()
     if stripped and not (stripped.startswith("{") and stripped.endswith("}")):
-        raise ValueError(f'expected a label selector in braces such as {{Hostname=~"gpu-.*"}}, got {value!r}')
+        raise ValueError(
+            f'expected a label selector in braces such as {{job="dcgm-exporter"}}, got {value!r}'
+        )
+    return value
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression ({exc})") from None
     return value
 
 
@@ -406,7 +416,10 @@ class PrometheusGpuSource(_Tls):
     url: HttpUrl
     """Base URL of the Prometheus HTTP API."""
     selector: Annotated[str, AfterValidator(_check_selector)] = ""
-    """PromQL label selector added to every query, e.g. {Hostname=~"gpu-.*"}."""
+    """PromQL label selector added to every query, e.g. {job="nvidia-dcgm-exporter"}."""
+    hosts: Annotated[str, AfterValidator(_check_regex)] | None = None
+    """Regular expression for the hosts to show, matched on the Hostname or the hostname label (exporters
+    renamed it), e.g. gpu-.*"""
     token_env: EnvName | None = None
     """Environment variable holding a bearer token for Prometheus."""
     interval: Duration | None = None
@@ -469,7 +482,7 @@ class EndpointConfig(_Tls):
     timeout: Duration = 5.0
     """Limit for each whole request to this endpoint."""
     metrics_url: HttpUrl | None = None
-    """Prometheus metrics URL; unset means <url>/metrics."""
+    """Prometheus metrics URL; unset means <url>/metrics (NIM <url>/v1/metrics, Triton its host:8002)."""
     canary: CanaryConfig = CanaryConfig()
     """Optional canary completion."""
     thresholds: ThresholdsConfig = ThresholdsConfig()

@@ -54,12 +54,15 @@ class GpuRecord:
     fan: float | None = None  # percent
     pstate: int | None = None  # 0 (fastest) to 15
     remap_pending: bool | None = None  # a row remap waits for a GPU reset
+    remap_failed: bool | None = None  # a row remap failed: the memory cannot be repaired in place
+    remapped_rows: int | None = None  # rows remapped for uncorrectable errors
     pcie_gen: int | None = None
     pcie_width: int | None = None
     xid: int | None = None  # the last XID error, when the source reports one
     xid_count: int | None = None  # XIDs in the exporter's window
     parent: str | None = None  # a MIG instance's GPU key
     mig_profile: str | None = None  # e.g. "3g.40gb"
+    mig_instance: str | None = None  # the GPU instance id, which tells two slices of one profile apart
     driver: str | None = None
     pod: str | None = None
     namespace: str | None = None
@@ -90,6 +93,7 @@ class GpuSourceStatus:
     ok: bool
     message: str = ""
     since: float | None = None  # when it started failing
+    unexported: tuple[str, ...] = ()  # health flags whose series the source does not send, in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,8 @@ class EndpointRecord:
     observed: Health | None = None  # the newest result, which `health` follows after enough in a row
     uptime_1h: float | None = None  # 0-1
     uptime_24h: float | None = None  # 0-1
+    ranks: int | None = None  # data-parallel engines or ranks behind the figures; None: not said
+    kv_usage_mean: float | None = None  # 0-1, the mean over engines/ranks where kv_usage is the fullest
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +152,7 @@ class Pin:
     chat_template_sha256: str | None = None
     generation_config_sha256: str | None = None
     license: str | None = None
+    prereleases: str | None = None  # "auto" (unset), "include" or "exclude": which later versions to hear of
     previous: tuple[Pin, ...] = ()
 
 

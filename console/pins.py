@@ -9,6 +9,7 @@ import getpass
 import os
 import re
 import stat
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,8 +19,10 @@ from typing import Any
 import tomlkit
 import tomlkit.items
 
+from console import shapes, versions
 from console.model import Drift, EndpointRecord, Pin, Signal, SignalState, Upstream
 from console.store import Store
+from console.versions import Prereleases
 
 _PIN_FIELDS = (
     "model",
@@ -31,6 +34,7 @@ _PIN_FIELDS = (
     "chat_template_sha256",
     "generation_config_sha256",
     "license",
+    "prereleases",
 )
 _SHA = re.compile(r"^[0-9a-f]{12,64}$")
 
@@ -52,6 +56,9 @@ def _pin_from(table: dict[str, Any], where: str, name: str | None = None) -> Pin
     for key in _PIN_FIELDS:
         if key in table and not isinstance(table[key], str):
             raise PinsError(f"{where}.{key}: must be a string")
+    policy = table.get("prereleases")
+    if policy is not None and policy not in {p.value for p in Prereleases}:
+        raise PinsError(f"{where}.prereleases: must be one of {', '.join(p.value for p in Prereleases)}")
     previous = table.get("previous", [])
     if not isinstance(previous, list):
         raise PinsError(f"{where}.previous: must be a list of tables")
@@ -99,7 +106,7 @@ def _same_revision(served: str, pinned: str) -> bool:
 
 
 def _same_version(served: str, pinned: str) -> bool:
-    return served.lstrip("v") == pinned.lstrip("v")
+    return versions.same(served, pinned)
 
 
 def _same_digest(served: str, pinned: str) -> bool:
@@ -231,22 +238,73 @@ def render_pins(pins: Sequence[Pin], existing: str | None = None) -> str:
     return tomlkit.dumps(document)
 
 
-def write_atomic(path: Path, text: str) -> None:
+NEW_LOCK_MODE = 0o644  # a new lock file, less what the umask takes away: readable like any checked-in file
+TEMP_PREFIX = "."  # temporary files are `.{lock name}.XXXXXXXX.tmp`, so leftovers are recognisable
+TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (os.umask would, for every thread); 077 if unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o077
+
+
+def _keep_ownership(fd: int, uid: int, gid: int, mode: int) -> str:
+    """Give the open temporary file `uid`, `gid` and `mode`; what could not be kept, in words ('' if all).
+
+    Only root may give a file to another user; anyone may give it a group they belong to. When the group
+    cannot be kept its permission bits are dropped: they would otherwise apply to another set of people.
+    """
+    notes = []
+    try:
+        os.fchown(fd, uid, gid)
+    except OSError:  # EPERM, or EINVAL for an id this user namespace does not map
+        try:
+            os.fchown(fd, -1, gid)
+        except OSError:
+            mode &= ~0o070
+            notes.append(f"group {gid} could not be kept (not a member): group permissions dropped")
+        now = os.fstat(fd).st_uid
+        if now != uid:
+            notes.insert(0, f"owner could not be kept (uid {uid} -> {now}: only root can)")
+    try:
+        os.fchmod(fd, mode)  # after the chown, which may clear bits
+    except OSError as exc:
+        notes.append(f"mode {mode:04o} could not be set ({exc.strerror})")
+    return "; ".join(notes)
+
+
+def write_atomic(path: Path, text: str) -> str:
     """Replace `path` with `text` so that a reader, or a crash at any moment, sees the old or the new file.
 
-    The text goes to a temporary file in the same directory, is fsynced, and is renamed over the file;
-    the directory is fsynced so the rename itself survives a power cut.
+    The text goes to a new temporary file in the same directory (an unpredictable name, created exclusively
+    and never through a symlink), given the old file's mode, owner and group, fsynced, and renamed over the
+    file; the directory is fsynced so the rename itself survives a power cut. Returns what of the old
+    file's mode, owner and group could not be kept, in words ('' when all were).
     """
     path = path.absolute()
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        old = path.stat()
     except FileNotFoundError:
-        mode = 0o644
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        old = None
+    except OSError as exc:
+        raise PinsError(f"{path}: cannot read: {exc.strerror}") from None
     data = text.encode("utf-8")
+    temp: str | None = None
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
         try:
+            if old is not None and stat.S_ISREG(old.st_mode):
+                note = _keep_ownership(fd, old.st_uid, old.st_gid, stat.S_IMODE(old.st_mode) & 0o777)
+            else:
+                note = ""
+                os.fchmod(fd, NEW_LOCK_MODE & ~_umask())
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -255,8 +313,9 @@ def write_atomic(path: Path, text: str) -> None:
             os.close(fd)
         os.replace(temp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
         raise PinsError(f"{path}: cannot write: {exc.strerror or exc}") from None
     with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened for fsync
         directory = os.open(path.parent, os.O_RDONLY)
@@ -264,17 +323,20 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(directory)
         finally:
             os.close(directory)
+    return note
 
 
-def save_pins(path: Path, pins: Sequence[Pin]) -> None:
-    """Write the lock file atomically, keeping the comments and order of the file already there."""
+def save_pins(path: Path, pins: Sequence[Pin]) -> str:
+    """Write the lock file atomically, keeping the comments and order of the file already there.
+
+    Returns what of the file's mode, owner and group could not be kept ('' when all were)."""
     try:
         existing = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         existing = None
     except OSError as exc:
         raise PinsError(f"{path}: cannot read: {exc.strerror}") from None
-    write_atomic(path, render_pins(pins, existing))
+    return write_atomic(path, render_pins(pins, existing))
 
 
 # --- bumping a pin -------------------------------------------------------------------------------
@@ -316,6 +378,11 @@ def plan_bump(
     if not after:
         raise PinsError(f"pin {name}: the new {BUMP_FIELDS[field]} is empty")
     before = getattr(pin, field)
+    if field == "image" and before and shapes.digest(after) is None:
+        after = f"{_image_name(before)}@{after}"  # a digest alone moves the pinned image to it
+    problem = shapes.pin_field(field, after)
+    if problem:
+        raise PinsError(f"pin {name}: refused as the new {BUMP_FIELDS[field]}: {problem}")
     if before == after:
         raise PinsError(f"pin {name} is already at {BUMP_FIELDS[field]} {short(after)}")
     return PinBump(pin=name, field=field, before=before, after=after, reason=reason)
@@ -330,8 +397,10 @@ def apply_bump(pin: Pin, bump: PinBump, keep: int = KEEP_PREVIOUS) -> Pin:
     return replace(pin, **changes, previous=(old, *pin.previous)[:keep])
 
 
-def bump_lock(path: Path, bump: PinBump) -> Pin:
-    """Apply a planned bump to the lock file; refuses when the pin changed since the plan was made."""
+def bump_lock(path: Path, bump: PinBump) -> tuple[Pin, str]:
+    """Apply a planned bump to the lock file; refuses when the pin changed since the plan was made.
+
+    Returns the bumped pin and what of the file's mode, owner and group could not be kept ('' if all)."""
     pins = load_pins(path)
     pin = next((p for p in pins if p.name == bump.pin), None)
     if pin is None:
@@ -343,8 +412,8 @@ def bump_lock(path: Path, bump: PinBump) -> Pin:
             f"{short(now) if now else 'unset'}; nothing written"
         )
     bumped = apply_bump(pin, bump)
-    save_pins(path, [bumped if p.name == pin.name else p for p in pins])
-    return bumped
+    note = save_pins(path, [bumped if p.name == pin.name else p for p in pins])
+    return bumped, note
 
 
 # --- upstream state of each pin, from the signals --------------------------------------------------
@@ -363,14 +432,11 @@ BREAKING_WORDS = re.compile(r"\b(breaking|deprecat\w*|remov\w*|renam\w*|drop(?:s
 _MODEL_SOURCES = ("huggingface", "modelscope")
 
 
-def _version_key(value: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", value))
-
-
-def newer_version(candidate: str, pinned: str) -> bool:
-    """Whether release `candidate` is later than `pinned` (v0.33.0 > 0.32.0, b6601 > b6512)."""
-    new, old = _version_key(candidate), _version_key(pinned)
-    return bool(new and old) and new > old
+def newer_version(candidate: str, pinned: str, policy: str | None = None) -> bool:
+    """Whether a pin on `pinned` should hear of release `candidate`: later in the same scheme (v0.33.0 >
+    0.32.0, b6601 > b6512, never a nightly over a release), and a pre-release only as the pin's policy
+    allows (by default a pin on a pre-release hears later pre-releases and the final)."""
+    return versions.heard(candidate, pinned, Prereleases(policy or Prereleases.AUTO))
 
 
 def _split_source(source: str) -> tuple[str, str]:
@@ -431,7 +497,9 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
     if pin.engine and signal.source in ENGINE_SOURCES.get(pin.engine, ()):
         if signal.kind == "yanked" and pin.engine_version and _same_version(value, pin.engine_version):
             return upstream("yanked", f"pinned {pin.engine} {value} was yanked")
-        if signal.kind != "release" or not pin.engine_version or not newer_version(value, pin.engine_version):
+        if signal.kind != "release" or not pin.engine_version:
+            return None
+        if not newer_version(value, pin.engine_version, pin.prereleases):
             return None
         words = breaking_notes(signal.body)
         family = model_family(pin.model)
@@ -491,6 +559,8 @@ def upstream_state(pins: Sequence[Pin], signals: Sequence[Signal]) -> tuple[Upst
         about: dict[tuple[str, str], Upstream] = {}
         for signal in live:
             item = _about_pin(pin, signal, latest_revision)
+            if item and item.bump_field and item.bump_to and shapes.pin_field(item.bump_field, item.bump_to):
+                continue  # stored before shapes were checked: never offered as a bump
             if item is not None:  # one release seen on GitHub and on PyPI is one piece of news
                 about.setdefault((item.kind, item.bump_to or item.message), item)
         found.extend(sorted(about.values(), key=lambda u: UPSTREAM_ORDER.index(u.kind)))
@@ -528,6 +598,47 @@ def bump_candidate(upstream: Sequence[Upstream], pin: str) -> Upstream | None:
     return min(movable, key=lambda u: order.get(u.bump_field or "", 9), default=None)
 
 
+def upstream_ids(field: str, value: str) -> tuple[str, ...]:
+    """The signal ids under which a source would have reported `value` of pin field `field`."""
+    if field == "revision":
+        return (f"revision:{value}",)
+    if field == "engine_version":
+        bare = value.removeprefix("v")
+        return (f"release:{bare}", f"release:v{bare}")
+    if field == "image":
+        return (f"digest:{value.partition('@')[2]}",)
+    return ()
+
+
+def unseen_warning(pin: Pin, field: str, value: str, found: Iterable[tuple[str, str]]) -> str | None:
+    """One line when no signal source about `pin` has reported `value` for `field`, else None.
+
+    `found` holds the (source, id) of stored signals with one of `upstream_ids(field, value)`. A value the
+    pin had before (in `previous`) is a known one: rolling back to it is not warned about.
+    """
+    if field not in BUMP_FIELDS or any(getattr(old, field) == value for old in pin.previous):
+        return None
+    for source, _ in found:
+        kind, target = _split_source(source)
+        if (
+            field == "revision"
+            and kind in _MODEL_SOURCES
+            and target.partition("@")[0].lower() == pin.model.lower()
+        ):
+            return None
+        if field == "engine_version" and source in ENGINE_SOURCES.get(pin.engine or "", ()):
+            return None
+        if field == "image" and kind == "oci" and target.rpartition(":")[0] == _image_name(value):
+            return None
+    if field == "revision":
+        what = f"{pin.model} at revision {value}"
+    elif field == "engine_version":
+        what = f"a {pin.engine or 'engine'} release {value}"
+    else:
+        what = f"{_image_name(value)} at {value.partition('@')[2]}"
+    return f"warning: upstream has never been seen with {what} (no stored signal names it); check it exists"
+
+
 # --- carrying out a bump: journal, write, journal --------------------------------------------------
 
 
@@ -561,7 +672,7 @@ async def execute_bump(
         after=after,
     )
     try:
-        bumped = await asyncio.to_thread(bump_lock, path, bump)
+        bumped, note = await asyncio.to_thread(bump_lock, path, bump)
     except PinsError as exc:
         await store.journal_outcome(entry, "failed", str(exc))
         raise PinsError(f"bump of {bump.pin} failed, lock file unchanged: {exc}") from None
@@ -576,5 +687,6 @@ async def execute_bump(
     if getattr(check, bump.field) != bump.after:
         await store.journal_outcome(entry, "failed", "read back a different value")
         raise PinsError(f"{path}: bump of {bump.pin} written, but the file reads back a different value")
-    await store.journal_outcome(entry, "ok", f"{bump.message}; previous kept in {path.name}")
+    kept = f"; {note}" if note else ""
+    await store.journal_outcome(entry, "ok", f"{bump.message}; previous kept in {path.name}{kept}")
     return bumped

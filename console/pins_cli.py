@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -23,6 +24,8 @@ from console.pins import (
     may_act,
     plan_bump,
     short,
+    unseen_warning,
+    upstream_ids,
     upstream_state,
 )
 from console.sources.endpoints import EndpointCollector, target_from_config
@@ -50,6 +53,25 @@ async def _upstream(db: Path, pins: Sequence[Pin]) -> tuple[Upstream, ...]:
         return ()
     async with await Store.open(db) as store:
         return upstream_state(pins, await store.list_signals(limit=500))
+
+
+async def _seen(db: Path, ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(source, id) of the stored signals with one of `ids`; none when there is no store yet."""
+    if not db.exists() or not ids:
+        return []
+    try:
+        async with await Store.open(db) as store:
+            return await store.sources_with_signal_ids(ids)
+    except StoreError as exc:
+        raise PinsError(f"{exc}; nothing written") from None
+
+
+def _ownership(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
 
 
 async def gather(config: Config, db: Path) -> tuple[tuple[Pin, ...], tuple[Drift, ...], tuple[Upstream, ...]]:
@@ -130,6 +152,7 @@ def bump(
         raise PinsError(f"{operator} is not in console.operators: pin bumps are refused")
     pins = load_pins(config.pins_path)
     reason = ""
+    typed = to is not None
     if to is None:
         upstream = asyncio.run(_upstream(db, pins))
         candidate = bump_candidate([u for u in upstream if field == "auto" or u.bump_field == field], name)
@@ -146,6 +169,12 @@ def bump(
         "  the current entry is kept first in `previous`; intent and outcome go to the audit journal",
         file=out,
     )
+    if typed:  # a value upstream named was seen there; one typed by a person may not exist
+        pin = next(p for p in pins if p.name == plan.pin)
+        found = asyncio.run(_seen(db, upstream_ids(plan.field, plan.after)))
+        warning = unseen_warning(pin, plan.field, plan.after, found)
+        if warning:
+            print(warning, file=out)
     if not yes:
         if not answer.isatty():
             raise PinsError("not a terminal: pass --yes to bump without a prompt")
@@ -158,9 +187,18 @@ def bump(
         async with await Store.open(db) as store:
             return await execute_bump(store, config.pins_path, plan, operator, ssh_client)
 
+    kept = _ownership(config.pins_path)
     try:
         asyncio.run(run())
     except StoreError as exc:
         raise PinsError(f"{exc}; nothing written") from None
     print(f"bumped {plan.message}", file=out)
+    now = _ownership(config.pins_path)
+    if kept and now and now != kept:
+        print(
+            f"note: {config.pins_path} is now uid {now[0]} gid {now[1]} mode {now[2]:04o} "
+            f"(was uid {kept[0]} gid {kept[1]} mode {kept[2]:04o}): only root keeps another user as the "
+            "owner, and only a member keeps a group",
+            file=out,
+        )
     return 0

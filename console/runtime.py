@@ -150,6 +150,9 @@ class Runtime:
         self._last_prune = 0.0
         self._last_gpu_sample = 0.0
         self.endpoint_collector = EndpointCollector(clock=clock)
+        self.wait_for_probes = (
+            False  # wait out each probe's own timeout (a one-shot snapshot), not the refresh
+        )
         self._uptime: dict[str, tuple[float | None, float | None]] = {}
         self._last_uptime = -UPTIME_EVERY
         self.actions: Actions | None = None
@@ -301,7 +304,7 @@ class Runtime:
             self.gpu_board.add_source(name, entry.source, every)
             client = self._tls_client(entry)
             if isinstance(entry, PrometheusGpuSource):
-                collector = PrometheusCollector(name, str(entry.url), entry.selector, token)
+                collector = PrometheusCollector(name, str(entry.url), entry.selector, token, entry.hosts)
                 run = self._prometheus_job(name, collector, client)
             else:
                 scraper = DcgmScraper(name, [str(u) for u in entry.urls], token)
@@ -316,7 +319,8 @@ class Runtime:
         while t < self.clock():
             records = [
                 GpuRecord(
-                    key=f"{fleet.host}/{fleet.gpu_uuid(i)}",
+                    # NVML keys a GPU by host and UUID; a DCGM exporter's GPUs are keyed by UUID alone
+                    key=f"{fleet.host}/{fleet.gpu_uuid(i)}" if fleet is self.fleet else fleet.gpu_uuid(i),
                     host=fleet.host,
                     index=i,
                     name="NVIDIA H200",
@@ -374,8 +378,9 @@ class Runtime:
         self, name: str, collector: PrometheusCollector, client: httpx.AsyncClient
     ) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            records = await collector.collect(client)
-            self.gpu_board.update(name, records, self.clock())
+            reading = await collector.collect(client)
+            problem = reading.problems[0] if reading.problems else ""
+            self.gpu_board.update(name, reading.gpus, self.clock(), problem, reading.unexported)
             await self._gpus_collected(self.clock())
 
         return run
@@ -389,7 +394,7 @@ class Runtime:
             problem = ""
             if reading.problems:
                 problem = f"{reading.answered}/{len(scraper.urls)} exporters answered; {reading.problems[0]}"
-            self.gpu_board.update(name, reading.gpus, now, problem)
+            self.gpu_board.update(name, reading.gpus, now, problem, reading.unexported)
             await self._gpus_collected(now)
 
         return run
@@ -423,8 +428,10 @@ class Runtime:
         elif len(sources) == 1 and sources[0].kind == "nvml":
             status = SourceStatus(PaneState.EMPTY, "NVML sees no GPUs on this box")
         else:
+            said = [f"{s.name}: {s.message}" for s in sources if s.message]
             status = SourceStatus(
-                PaneState.EMPTY, f"no GPUs reported by {', '.join(s.name for s in sources)}"
+                PaneState.EMPTY,
+                "; ".join(said) if said else f"no GPUs reported by {', '.join(s.name for s in sources)}",
             )
         self._set(
             "gpus",
@@ -467,7 +474,7 @@ class Runtime:
                 return
             # a probe still running after most of the interval is shown on a later tick, so a hanging
             # server holds up no other endpoint
-            settle = max(1.0, self.config.console.refresh.endpoints * 0.8)
+            settle = None if self.wait_for_probes else max(1.0, self.config.console.refresh.endpoints * 0.8)
             records = await self.endpoint_collector.collect(targets, settle=settle)
             if not records:
                 ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)

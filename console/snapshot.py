@@ -1,7 +1,12 @@
-"""`fleetdeck snapshot`: collect once from every source and print the fleet, for cron jobs and CI gates."""
+"""`fleetdeck snapshot`: collect once from every source and print the fleet, for cron jobs and CI gates.
+
+Endpoints are scraped twice, `window` seconds apart, so TTFT, tokens/s and error rate have a window,
+and each probe is given its own timeout: an endpoint that has not answered is a problem, never healthy.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from typing import Any
@@ -13,39 +18,74 @@ from rich.text import Text
 from console.control import READY, shares
 from console.model import FleetSnapshot, Health, PaneState, RouteState, RouteTarget, SignalState
 from console.runtime import Runtime
+from console.sources.gpu_nvml import NO_DRIVER
+
+WINDOW = 10.0  # seconds between the two scrapes behind the windowed figures
 
 
-async def collect(runtime: Runtime) -> FleetSnapshot:
-    """Every source once; the runtime is closed afterwards."""
+async def collect(runtime: Runtime, window: float = WINDOW) -> FleetSnapshot:
+    """Every source once, endpoints and pins again `window` seconds later; the runtime is closed after."""
     try:
+        runtime.wait_for_probes = True
         await runtime.start(live=False)
+        # the demo fleet's figures need no window; an endpoint that answered needs a second scrape
+        answered = any(ep.health in (Health.UP, Health.DEGRADED) for ep in runtime.snapshot.endpoints)
+        if window > 0 and runtime.fleet is None and answered:
+            await asyncio.sleep(window)
+            await runtime.scheduler.run_once("endpoints")
+            await runtime.scheduler.run_once("pins")
         return runtime.snapshot
     finally:
         await runtime.close()
 
 
-def problems(snapshot: FleetSnapshot) -> list[str]:
-    """What makes the fleet unhealthy, one line each: anything down or drifting."""
-    found = [
-        f"endpoint {ep.name} is down: {ep.reason}" for ep in snapshot.endpoints if ep.health is Health.DOWN
-    ]
+def problems(snapshot: FleetSnapshot, gpu_expected: bool = True) -> list[str]:
+    """What makes the fleet unhealthy, one line each: anything down, unanswered, unknown or drifting."""
+    found = []
+    for ep in snapshot.endpoints:
+        if ep.health is Health.DOWN:
+            found.append(f"endpoint {ep.name} is down: {ep.reason}")
+        elif ep.health is Health.UNKNOWN and ep.observed is None:  # no probe result at all
+            found.append(f"endpoint {ep.name} did not answer: {ep.reason}")
+        elif ep.health is Health.UNKNOWN:
+            found.append(f"endpoint {ep.name} is in an unknown state: {ep.reason}")
     found += [f"GPU {gpu.host}:{gpu.index} is lost" for gpu in snapshot.gpus if gpu.lost]
     found += [f"{d.endpoint} drifts from pin {d.pin}: {d.message}" for d in snapshot.drifts]
     found += [
         f"{pane}: {status.message}"
         for pane, status in snapshot.status.items()
-        if status.state is PaneState.ERROR
+        if status.state is PaneState.ERROR and not _no_gpu_here(pane, status.message, gpu_expected)
     ]
     return found
 
 
-def document(snapshot: FleetSnapshot, mode: str, generated_at: float) -> dict[str, Any]:
-    found = problems(snapshot)
+def notes(snapshot: FleetSnapshot, gpu_expected: bool, window: float) -> list[str]:
+    """What is worth saying but is not wrong."""
+    found = [
+        f"{pane}: {status.message} (no GPU configured, none expected)"
+        for pane, status in snapshot.status.items()
+        if status.state is PaneState.ERROR and _no_gpu_here(pane, status.message, gpu_expected)
+    ]
+    if window <= 0 and snapshot.endpoints:
+        found.append("no window (--window 0): TTFT, tokens/s and error rate need two scrapes")
+    return found
+
+
+def _no_gpu_here(pane: str, message: str, gpu_expected: bool) -> bool:
+    """A box without a driver and without a GPU in the config: nothing is missing."""
+    return pane == "gpus" and message == NO_DRIVER and not gpu_expected
+
+
+def document(
+    snapshot: FleetSnapshot, mode: str, generated_at: float, gpu_expected: bool = True, window: float = WINDOW
+) -> dict[str, Any]:
+    found = problems(snapshot, gpu_expected)
     return {
         "generated_at": generated_at,
         "mode": mode,
         "healthy": not found,
         "problems": found,
+        "notes": notes(snapshot, gpu_expected, window),
         "gpus": [dataclasses.asdict(gpu) for gpu in snapshot.gpus],
         "endpoints": [dataclasses.asdict(ep) for ep in snapshot.endpoints],
         "pins": [
@@ -85,14 +125,27 @@ def print_tables(doc: dict[str, Any], console: Console) -> None:
             _num(gpu["power"]),
         )
     endpoints = Table(
-        "endpoint", "state", "engine", "served", "reason", title="Endpoints", title_justify="left"
+        "endpoint",
+        "state",
+        "engine",
+        "served",
+        "TTFT p95",
+        "tok/s",
+        "errors %",
+        "reason",
+        title="Endpoints",
+        title_justify="left",
     )
     for ep in doc["endpoints"]:
+        error_rate = ep["error_rate"]
         endpoints.add_row(
             Text(ep["name"]),
             ep["health"],
             Text(ep["engine"]),
             Text(", ".join(ep["served_models"])),
+            "–" if ep["ttft_p95"] is None else f"{ep['ttft_p95']:.2f} s",
+            "–" if ep["tokens_per_s"] is None else f"{ep['tokens_per_s']:.0f}",
+            "–" if error_rate is None else f"{error_rate * 100:.1f}",
             Text(ep["reason"]),
         )
     pins = Table("pin", "model", "revision", "drift", title="Pins", title_justify="left")
@@ -105,6 +158,8 @@ def print_tables(doc: dict[str, Any], console: Console) -> None:
     for table in (gpus, endpoints, routes_table(doc["routes"]), pins, signals):
         if table.row_count:
             console.print(table)
+    for line in doc["notes"]:
+        console.print(Text(f"Note: {line}", style="dim"))
     if doc["problems"]:
         console.print(Text("Problems:", style="bold red"))
         for line in doc["problems"]:

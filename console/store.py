@@ -9,7 +9,9 @@ Nothing here accepts a secret: tokens stay in the environment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
 import sqlite3
 import time
@@ -194,6 +196,25 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _create_private(path: Path) -> None:
+    """Create the store's missing directories 0700 and a missing store file 0600 before SQLite opens it.
+
+    SQLite gives the -wal and -shm files the mode of the database file, so they are 0600 too. A directory
+    or file that exists keeps the mode its owner set: a store shared on purpose stays shared.
+    """
+    missing = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, flags, 0o600))
+
+
 def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
@@ -228,7 +249,7 @@ class Store:
             raise ValueError(f"retention must be positive, got {retention}")
         path = Path(path).expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             connecting = aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             # aiosqlite's worker thread is not a daemon: a store left open would hang the exit of the app.
             worker = getattr(connecting, "_thread", None)
@@ -491,6 +512,14 @@ class Store:
             )
             for r in rows
         ]
+
+    async def sources_with_signal_ids(self, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(source, id) of every stored signal whose id is one of `ids`, muted ones included."""
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = await self._read(f"SELECT source, id FROM signals WHERE id IN ({marks})", list(ids))
+        return [(r[0], r[1]) for r in rows]
 
     async def set_signal_state(self, source: str, id: str, state: SignalState) -> None:
         """Raises KeyError for a signal that is not stored."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +24,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     # "normal", "hang" (never answers), "drip" (a byte a second), "garbage" (not HTTP),
     # "huge" (declares 2 GB and streams it), "endless" (no length, streams until closed),
-    # "close" (drops the connection)
+    # "close" (drops the connection), "reset" (drops it with a TCP reset)
     behaviour: str = "normal"
     delay: float = 0.0
 
@@ -55,8 +57,8 @@ class EngineServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self, ssl: Any = None) -> EngineServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=ssl, backlog=1024)
+    async def start(self, ssl: Any = None, port: int = 0) -> EngineServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port, ssl=ssl, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -116,6 +118,11 @@ class EngineServer:
             await writer.drain()
             return False
         if reply.behaviour == "close":
+            return False
+        if reply.behaviour == "reset":
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
             return False
         head = [f"HTTP/1.1 {reply.status} X", f"content-type: {reply.content_type}"]
         head += [f"{k}: {v}" for k, v in reply.headers.items()]

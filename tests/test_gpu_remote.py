@@ -141,19 +141,19 @@ def by_key(records):
 
 def test_dcgm_series_to_records():
     records = by_key(records_from_samples(parse_exposition(EXPOSITION), source="x", default_host="fallback"))
-    assert set(records) == {"gpu-1/GPU-aa11", "gpu-2/GPU-bb22", "gpu-3/GPU-cc33", "gpu-3/GPU-cc33/gi1"}
-    one = records["gpu-1/GPU-aa11"]
+    assert set(records) == {"GPU-aa11", "GPU-bb22", "GPU-cc33", "GPU-cc33/gi1"}
+    one = records["GPU-aa11"]
     assert (one.host, one.index, one.name) == ("gpu-1", 0, "NVIDIA H100 80GB HBM3")  # Hostname
     assert (one.util, one.temp, one.power, one.clock_sm) == (87.0, 71.0, 612.5, 1980)
     assert (one.mem_used, one.mem_total) == (61440 * MIB, (61440 + 19456) * MIB)
     assert (one.xid, one.xid_count) == (79, 2)
     assert one.throttle == ("power cap", "sw thermal")
     assert (one.namespace, one.pod, one.container) == ("serving", "qwen-0", "vllm")
-    two = records["gpu-2/GPU-bb22"]
+    two = records["GPU-bb22"]
     assert two.host == "gpu-2"  # lower-case hostname, from newer exporters
     assert two.temp is None  # the old blank sentinel is no temperature, not 9e18 degrees
     assert two.xid is None and (two.pod, two.namespace) == (None, None)  # "" labels are unknown
-    child, parent = records["gpu-3/GPU-cc33/gi1"], records["gpu-3/GPU-cc33"]
+    child, parent = records["GPU-cc33/gi1"], records["GPU-cc33"]
     assert child.parent == parent.key and child.mig_profile == "3g.40gb"
     assert child.util == pytest.approx(41.0)  # GR_ENGINE_ACTIVE, since MIG has no GPU_UTIL
     assert parent.util is None and parent.temp == 48.0
@@ -186,7 +186,7 @@ async def test_dcgm_scrape_of_exporters(exporter):
         reading = await scraper.collect(client, now=1000.0)
         assert reading.answered == 1
         assert reading.problems == (f"http://127.0.0.1:{closed}/metrics: unreachable (connection refused)",)
-        assert {r.key for r in reading.gpus} >= {"gpu-1/GPU-aa11", "gpu-3/GPU-cc33/gi1"}
+        assert {r.key for r in reading.gpus} >= {"GPU-aa11", "GPU-cc33/gi1"}
         assert all(r.sampled_at == 1000.0 and r.source == "dcgm" for r in reading.gpus)
         exporter.up = False
         with pytest.raises(DcgmError, match="no exporter answered: .*HTTP 503"):
@@ -276,17 +276,17 @@ def prometheus(tmp_path, exporter) -> Iterator[Prometheus]:
 
 async def test_prometheus_source_against_real_prometheus(prometheus, exporter):
     async with httpx.AsyncClient(timeout=5) as client:
-        records = by_key(await PrometheusGpuSource("prom", prometheus.url).collect(client))
-        assert set(records) == {"gpu-1/GPU-aa11", "gpu-2/GPU-bb22", "gpu-3/GPU-cc33", "gpu-3/GPU-cc33/gi1"}
-        one = records["gpu-1/GPU-aa11"]
+        records = by_key((await PrometheusGpuSource("prom", prometheus.url).collect(client)).gpus)
+        assert set(records) == {"GPU-aa11", "GPU-bb22", "GPU-cc33", "GPU-cc33/gi1"}
+        one = records["GPU-aa11"]
         assert (one.util, one.temp, one.power, one.xid, one.pod) == (87.0, 71.0, 612.5, 79, "qwen-0")
         assert one.mem_used == 61440 * MIB and one.source == "prom"
         assert one.sampled_at is not None and abs(one.sampled_at - time.time()) < 10
-        assert records["gpu-3/GPU-cc33/gi1"].util == pytest.approx(41.0)
-        assert records["gpu-2/GPU-bb22"].temp is None
+        assert records["GPU-cc33/gi1"].util == pytest.approx(41.0)
+        assert records["GPU-bb22"].temp is None
 
         selected = await PrometheusGpuSource("prom", prometheus.url, '{Hostname="gpu-1"}').collect(client)
-        assert [r.key for r in selected] == ["gpu-1/GPU-aa11"]
+        assert [r.key for r in selected.gpus] == ["GPU-aa11"]
 
         with pytest.raises(DcgmError, match="rejected the query: .*parse error"):
             await PrometheusGpuSource("prom", prometheus.url, '{Hostname=="gpu-1"}').collect(client)
@@ -299,7 +299,7 @@ async def test_prometheus_source_against_real_prometheus(prometheus, exporter):
         exporter.up = False
         prometheus.wait_for("DCGM_FI_DEV_FB_USED", 0)
         board.update(
-            "prom", await PrometheusGpuSource("prom", prometheus.url).collect(client), now=time.time()
+            "prom", (await PrometheusGpuSource("prom", prometheus.url).collect(client)).gpus, now=time.time()
         )
         stale = board.gpus(last + 10)
         assert len(stale) == 4 and all(g.stale_for is not None and g.stale_for >= 10 for g in stale)

@@ -25,6 +25,8 @@ CORE = [
     "console.demo.fake_nvml",
     "console.demo.dcgm_exporter",
     "console.locations",
+    "console.shapes",
+    "console.versions",
     "console.actions",
     "console.control",
     "console.control.haproxy",

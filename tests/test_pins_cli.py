@@ -151,3 +151,86 @@ def test_pins_shows_drift_of_a_real_endpoint(tmp_path: Path):
         "serves engine version 0.33.0, pinned 0.32.0",
     ]
     assert {d["endpoint"] for d in pin["drift"]} == {"chat-a"}
+
+
+REV_C = "c41d7a2e9b3f05d86e1a4c7b92f0e3d58a6b1c04"
+
+
+def journal(tmp_path: Path) -> list:
+    async def read() -> list:
+        async with await Store.open(tmp_path / "store.sqlite") as store:
+            return await store.audit_entries()
+
+    return asyncio.run(read())
+
+
+def test_bump_to_a_value_of_the_wrong_shape_is_refused(tmp_path: Path):
+    setup(tmp_path, SIGNALS)
+    cases = [
+        (
+            ("--to", "zzz"),
+            "pin qwen3-8b: refused as the new revision: "
+            "'zzz' is not a full git commit sha (40 lowercase hex characters)",
+        ),
+        (("--to", REV_B[:7]), f"'{REV_B[:7]}' is not a full git commit sha"),
+        (("--to", "nightly", "--field", "engine_version"), "'nightly' is not a version"),
+        (("--to", "vllm/vllm-openai:latest", "--field", "image"), "is not an image by digest"),
+    ]
+    for args, error in cases:
+        result = fleetdeck("pins", "bump", "qwen3-8b", *args, "--yes", cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stdout)
+        assert error in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.stderr and "bumped" not in result.stdout
+    assert (tmp_path / "fleet.lock").read_text() == LOCK
+    assert journal(tmp_path) == []
+
+
+def test_bump_to_a_value_upstream_was_never_seen_with_warns_before_the_confirmation(tmp_path: Path):
+    setup(tmp_path, SIGNALS)  # the Hub was seen at REV_B, GitHub with v0.33.0
+    warning = (
+        f"warning: upstream has never been seen with Qwen/Qwen3-8B at revision {REV_C} "
+        "(no stored signal names it); check it exists"
+    )
+    unseen = fleetdeck("pins", "bump", "qwen3-8b", "--to", REV_C, "--yes", cwd=tmp_path)
+    assert unseen.returncode == 0, unseen.stderr
+    lines = unseen.stdout.splitlines()
+    assert warning in lines
+    assert lines.index(warning) < next(i for i, line in enumerate(lines) if line.startswith("bumped"))
+    assert load_pins(tmp_path / "fleet.lock")[0].revision == REV_C  # a warning, not a refusal
+
+    for args in (("--to", REV_B), ("--to", REV_A), ("--to", "0.33.0", "--field", "engine_version")):
+        seen = fleetdeck("pins", "bump", "qwen3-8b", *args, "--yes", cwd=tmp_path)  # seen, or pinned before
+        assert seen.returncode == 0, seen.stderr
+        assert "warning" not in seen.stdout, args
+
+    engine = fleetdeck(
+        "pins", "bump", "qwen3-8b", "--to", "0.99.0", "--field", "engine_version", "--yes", cwd=tmp_path
+    )
+    assert engine.returncode == 0, engine.stderr
+    assert (
+        "warning: upstream has never been seen with a vllm release 0.99.0 (no stored signal names it); "
+        "check it exists" in engine.stdout.splitlines()
+    )
+
+
+def test_the_warning_comes_before_the_question(tmp_path: Path):
+    import io
+
+    from console import pins_cli
+    from console.config import load_config
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    setup(tmp_path, SIGNALS)
+    config = load_config(tmp_path / "fleetdeck.toml")
+    out = io.StringIO()
+    code = pins_cli.bump(
+        config, config.db_path, "qwen3-8b", REV_C, "revision", False, False, out, Terminal("n\n")
+    )
+    assert code == 1
+    text = out.getvalue()
+    assert text.index("warning: upstream has never been seen with Qwen/Qwen3-8B") < text.index("Bump? [y/N]")
+    assert text.rstrip().endswith("not bumped")
+    assert (tmp_path / "fleet.lock").read_text() == LOCK

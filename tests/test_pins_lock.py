@@ -51,7 +51,7 @@ def test_bump_keeps_comments_order_and_other_pins(tmp_path: Path):
     lock = tmp_path / "fleet.lock"
     lock.write_text(HAND_WRITTEN)
     bump = plan_bump(load_pins(lock), "qwen3-8b", REV_B, reason="newer revision on main")
-    bumped = bump_lock(lock, bump)
+    bumped, note = bump_lock(lock, bump)
     text = lock.read_text()
     assert "# our fleet's pins: ask #serving before changing" in text
     assert 'name = "qwen3-8b"   # chat traffic' in text
@@ -60,7 +60,7 @@ def test_bump_keeps_comments_order_and_other_pins(tmp_path: Path):
     assert text.index('name = "qwen3-8b"') < text.index('name = "coder"')
     pins = load_pins(lock)
     assert [p.name for p in pins] == ["qwen3-8b", "coder"]
-    assert pins[0] == bumped and pins[0].revision == REV_B
+    assert pins[0] == bumped and pins[0].revision == REV_B and note == ""
     assert pins[0].previous[0].revision == REV_A and pins[0].previous[0].engine_version == "0.32.0"
     assert pins[1].revision == REV_C and pins[1].previous == ()
 

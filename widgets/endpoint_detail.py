@@ -75,7 +75,13 @@ def detail_table(ep: EndpointRecord, drifts: Iterable[Drift]) -> Table:
             "running" in missing,
         ),
     )
-    table.add_row("KV cache", _value(_percent(ep.kv_usage), "kv_usage" in missing))
+    if ep.ranks is not None:
+        combined = " (data-parallel: counts added, KV the fullest)" if ep.ranks > 1 else ""
+        table.add_row("engines / ranks", Text(f"{ep.ranks}{combined}"))
+    kv = _percent(ep.kv_usage)
+    if kv is not None and ep.ranks and ep.ranks > 1 and ep.kv_usage_mean is not None:
+        kv = f"{kv} fullest, {_percent(ep.kv_usage_mean)} mean"
+    table.add_row("KV cache", _value(kv, "kv_usage" in missing))
     ttft = f"{seconds(ep.ttft_p50)} / {seconds(ep.ttft_p95)}" if ep.ttft_p95 is not None else None
     table.add_row("TTFT p50 / p95", _value(ttft, "ttft" in missing))
     table.add_row(

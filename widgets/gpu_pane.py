@@ -52,9 +52,17 @@ def markers(gpu: GpuRecord) -> list[tuple[str, str]]:
         found.append((f"XID{gpu.xid}", "bold red"))
     if gpu.ecc_errors:
         found.append((f"ECC{gpu.ecc_errors}", "red"))
-    if gpu.remap_pending:
+    if gpu.remap_failed:
+        found.append(("RMAP FAIL", "bold red"))
+    elif gpu.remap_pending:
         found.append(("RMAP", "red"))
     return found
+
+
+def mig_label(gpu: GpuRecord) -> str:
+    """A MIG slice by profile and GPU instance: two 1g.10gb slices of one GPU must not look alike."""
+    profile = gpu.mig_profile or gpu.name
+    return f"{profile} #{gpu.mig_instance}" if gpu.mig_instance is not None else profile
 
 
 def mem_percent(gpu: GpuRecord) -> float | None:
@@ -188,7 +196,7 @@ class GpuPane(Pane):
     ) -> Row:
         child = gpu.parent is not None
         label = "└" if child else str(gpu.index)
-        name = gpu.mig_profile or gpu.name if child else gpu.name.removeprefix("NVIDIA ").split(" ")[0]
+        name = mig_label(gpu) if child else gpu.name.removeprefix("NVIDIA ").split(" ")[0]
         flags = markers(gpu)
         flag_text = Text(" ".join(w for w, _ in flags), no_wrap=True, overflow="ellipsis")
         position = 0
@@ -217,7 +225,10 @@ class GpuPane(Pane):
                 bar(gpu.util, width=util_bar) if gpu.util is not None or not child else Text(""),
                 bar(mem_percent(gpu), width=mem_bar),
                 temp,
-                Text(na(gpu.power, "W") if gpu.power is None else _watts(gpu.power), style=dim),
+                # a MIG slice has no power of its own: the parent row shows the GPU's
+                Text(
+                    "" if child else na(gpu.power, "W") if gpu.power is None else _watts(gpu.power), style=dim
+                ),
                 sparkline(snapshot.gpu_history.get(gpu.key, ()), hist_width) if not child else "",
                 flag_text,
                 memory(gpu.mem_used, gpu.mem_total),
@@ -253,6 +264,9 @@ class GpuPane(Pane):
         hosts = len({gpu.host for gpu in snapshot.gpus})
         count = sum(1 for gpu in snapshot.gpus if not gpu.parent)
         text = f"{count} GPUs" + (f" on {hosts} hosts" if hosts > 1 else "")
+        # said once per source, not as a silent "no flags" on every row
+        blind = [s for s in snapshot.gpu_sources if s.unexported]
+        text += "".join(f" · no {'/'.join(s.unexported)} series from {s.name}" for s in blind)
         return text + (f" · by {self.sort}" if self.sort != "index" else "")
 
 

@@ -28,8 +28,11 @@ NO_COMMAND = {
 }
 
 
-def details(gpu: GpuRecord) -> Text:
-    """Every field of one GPU, two to a line where they belong together; `N/A` where not reported."""
+def details(gpu: GpuRecord, unexported: tuple[str, ...] = ()) -> Text:
+    """Every field of one GPU, two to a line where they belong together; `N/A` where not reported.
+
+    `unexported` names the health flags whose series the GPU's source does not send: those read
+    "not exported", never "none"."""
 
     def na(value: float | None, unit: str = "") -> str:
         return "N/A" if value is None else f"{value:.0f}{unit}"
@@ -40,17 +43,26 @@ def details(gpu: GpuRecord) -> Text:
     mem_pct = mem_percent(gpu)
     state = "LOST" if gpu.lost else f"STALE for {age(gpu.stale_for)}" if gpu.stale_for is not None else "ok"
     remap = (
-        "N/A"
+        "FAILED: the memory cannot be repaired in place"
+        if gpu.remap_failed
+        else "N/A"
         if gpu.remap_pending is None
         else "pending: reset the GPU"
         if gpu.remap_pending
         else "none pending"
     )
+    if gpu.remapped_rows:
+        remap += f" ({gpu.remapped_rows} rows remapped for uncorrectable errors)"
     lines = [
         (
             "GPU",
             f"{gpu.index} {gpu.name} on {gpu.host}"
-            + (f" (MIG {gpu.mig_profile})" if gpu.mig_profile and gpu.mig_profile not in gpu.name else ""),
+            + (f" (MIG {gpu.mig_profile})" if gpu.mig_profile and gpu.mig_profile not in gpu.name else "")
+            + (
+                f" GPU instance {gpu.mig_instance}"
+                if gpu.mig_instance and gpu.mig_instance not in gpu.name
+                else ""
+            ),
         ),
         ("UUID", gpu.uuid),
         ("State", f"{state} · from {gpu.source}" + (f" · driver {gpu.driver}" if gpu.driver else "")),
@@ -76,6 +88,8 @@ def details(gpu: GpuRecord) -> Text:
             + (f" ({gpu.xid_count} in window)" if gpu.xid_count else ""),
         ),
     ]
+    if unexported:
+        lines.append(("Not exported", f"{', '.join(unexported)}: its source sends no such series"))
     if gpu.pod or gpu.namespace or gpu.container:
         lines.append(
             (
@@ -147,7 +161,8 @@ class GpuProcessScreen(ModalScreen[None]):
             note.update("")
             return
         box.border_title = f"GPU {gpu.index} · {gpu.host}"
-        self.query_one("#gpu-details", Static).update(details(gpu))
+        source = next((s for s in snapshot.gpu_sources if s.name == gpu.source), None)
+        self.query_one("#gpu-details", Static).update(details(gpu, source.unexported if source else ()))
         processes = [p for p in snapshot.gpu_processes if p.gpu == self.key]
         if gpu.source != "nvml":
             note.update(

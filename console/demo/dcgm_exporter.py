@@ -87,6 +87,12 @@ def exposition(fleets: list[DemoFleet], t: float) -> str:
         "Whether remapping of rows is pending.",
         lambda f, i: int(f.gpu_remap_pending(i)),
     )
+    family(
+        "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+        "gauge",
+        "Whether remapping of rows has failed",
+        lambda f, i: 0,
+    )
     return "\n".join(lines) + "\n"
 
 

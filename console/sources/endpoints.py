@@ -18,14 +18,25 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
 from console.config import EndpointConfig, ThresholdsConfig, resolve_secret
 from console.model import EndpointRecord, Health
-from console.sources import promtext
-from console.sources.engines import DETECT, ENGINES, FIGURES, Engine, Identity, expected_names, pick_name
+from console.sources import engines, promtext
+from console.sources.engines import (
+    COMBINE,
+    DETECT,
+    ENGINES,
+    FIGURES,
+    GAUGES,
+    Engine,
+    Identity,
+    expected_names,
+    pick_name,
+)
+from console.sources.promtext import Labels
 
 # the usual local ports of each engine, probed in zero-config mode
 LOCAL_PORTS: tuple[tuple[int, str], ...] = (
@@ -111,8 +122,7 @@ class Answer:
 @dataclass
 class _Scrape:
     at: float
-    samples: Mapping[str, float]
-    buckets: Mapping[str, tuple[tuple[float, float], ...]]
+    exposition: promtext.Exposition  # only the families the engine's figures use
 
 
 @dataclass
@@ -121,6 +131,10 @@ class _State:
 
     engine: str | None = None
     engine_note: str = ""
+    redetect: bool = True  # read which engine answers on the next answer (first, and after a failure)
+    answered: bool = False  # the last probe got a good answer
+    unrecognised: tuple[float, str] | None = None  # when auto-detection last found nothing, and why
+    mismatch: str | None = None  # the configured engine is not the one that answers
     identity: Identity | None = None
     identity_at: float = -1e18
     identity_error: str | None = None
@@ -134,6 +148,7 @@ class _State:
     canary_ttft: float | None = None
     canary_error: str | None = None
     record: EndpointRecord | None = None
+    metrics_url: str | None = None  # where metrics were last read, when not on the endpoint's own address
     task: asyncio.Task[EndpointRecord | None] | None = None
     started: float = -1e18  # monotonic time the last probe started
 
@@ -152,6 +167,9 @@ def _reason(exc: BaseException, timeout: float) -> ProbeFailure:
     if isinstance(exc, httpx.TimeoutException):
         return ProbeFailure("timed out")
     chain = _chain(exc)
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        # a reset reaches httpx as a connect, read, write or protocol error depending on timing: one state
+        return ProbeFailure("connection reset", Health.UNKNOWN)
     text = " ".join(str(e) for e in chain).lower()
     if any(isinstance(e, ssl.SSLError) for e in chain) or "certificate" in text or "[ssl" in text:
         detail = "certificate not trusted" if "certificate" in text else "handshake failed"
@@ -161,8 +179,6 @@ def _reason(exc: BaseException, timeout: float) -> ProbeFailure:
             return ProbeFailure("DNS lookup failed")
         if any(isinstance(e, ConnectionRefusedError) for e in chain):
             return ProbeFailure("connection refused")
-        if any(isinstance(e, ConnectionResetError) for e in chain):
-            return ProbeFailure("connection reset", Health.UNKNOWN)
         return ProbeFailure("cannot connect")
     if isinstance(exc, httpx.RemoteProtocolError):
         return ProbeFailure("answer is not HTTP (garbage or a dropped connection)", Health.UNKNOWN)
@@ -393,20 +409,27 @@ class EndpointCollector:
         facts: dict[str, Any] = {}
         problems: list[str] = []
         try:
-            engine = await self._engine(target, state)
+            engine = await self._engine(target, state, now)
             health = await self.request(target, engine.health)
+            if state.redetect:
+                # it answers again after a failure (or for the first time): a restart may bring another engine
+                asked = engine.health
+                engine = await self._check_engine(target, state, engine)
+                if engine.health != asked:
+                    health = await self.request(target, engine.health)
             facts["latency_ms"] = health.elapsed_ms
             _check_health(engine, health)
             if engine.ready:
                 _check_health(engine, await self.request(target, engine.ready), ready=True)
             observed = Health.UP
+            state.answered = True
         except ProbeFailure as failure:
             if target.optional and state.record is None:
                 return None
             observed, problems = failure.health, [failure.reason]
             engine = ENGINES.get(state.engine or target.engine)
-            if target.engine == "auto":
-                state.engine = None  # detect again when it answers: a restart may bring another engine
+            state.redetect = state.redetect or state.answered
+            state.answered = False
         if observed is Health.UP and engine is not None:
             was_down = state.shown not in (Health.UP, Health.DEGRADED)
             # each endpoint on its own phase, so identity reads do not all land on one refresh
@@ -428,12 +451,35 @@ class EndpointCollector:
 
     # --- engine and identity ---
 
-    async def _engine(self, target: EndpointTarget, state: _State) -> Engine:
+    async def _engine(self, target: EndpointTarget, state: _State, now: float) -> Engine:
         if target.engine != "auto":
-            state.engine = target.engine
-            return ENGINES[target.engine]
+            if state.engine is None or not target.optional:  # a zero-config guess yields to what answers
+                state.engine = target.engine
+            return ENGINES[state.engine]
         if state.engine is not None:
             return ENGINES[state.engine]
+        if state.unrecognised is not None and now - state.unrecognised[0] < self.identity_every:
+            raise ProbeFailure(state.unrecognised[1], Health.UNKNOWN)
+        # one request first: a server that does not answer at all costs one connection, not one per route
+        await self.request(target, "/v1/models")
+        found = await self._detect(target)
+        state.redetect = False
+        if found is None:
+            # nothing recognisable: say why, from the plainest route there is
+            try:
+                await self.get_json(target, "/v1/models")
+                reason = "auto: no engine recognised (no known info route answered)"
+            except ProbeFailure as failure:
+                reason = failure.reason
+            state.unrecognised = (now, reason)
+            raise ProbeFailure(reason, Health.UNKNOWN)
+        state.unrecognised = None
+        state.engine, path = found
+        state.engine_note = f"auto: detected {ENGINES[state.engine].label} from {path}"
+        return ENGINES[state.engine]
+
+    async def _detect(self, target: EndpointTarget) -> tuple[str, str] | None:
+        """The engine whose own info route answers in its own shape, and that route."""
 
         async def attempt(path: str, accept: Callable[[Any], bool]) -> bool:
             try:
@@ -442,14 +488,29 @@ class EndpointCollector:
                 return False
 
         results = await asyncio.gather(*(attempt(path, accept) for _, path, accept in DETECT))
-        for (name, path, _), found in zip(DETECT, results, strict=True):
-            if found:
+        found = (entry[:2] for entry, ok in zip(DETECT, results, strict=True) if ok)
+        return next(found, None)
+
+    async def _check_engine(self, target: EndpointTarget, state: _State, engine: Engine) -> Engine:
+        """Which engine answers now: an auto-detected one may have changed, a configured one may be wrong."""
+        state.redetect = False
+        found = await self._detect(target)
+        if found is None or found[0] == "openai":
+            state.mismatch = None
+            return engine
+        name, path = found
+        if target.engine == "auto" or target.optional:
+            if name != state.engine:
                 state.engine = name
                 state.engine_note = f"auto: detected {ENGINES[name].label} from {path}"
-                return ENGINES[name]
-        # nothing recognisable: say why, from the plainest route there is
-        await self.get_json(target, "/v1/models")
-        raise ProbeFailure("auto: no engine recognised (no known info route answered)", Health.UNKNOWN)
+                state.identity_at = -1e18
+            return ENGINES[name]
+        state.mismatch = (
+            f'configured engine = "{target.engine}", but a {ENGINES[name].label} server answers ({path})'
+            if name != target.engine
+            else None
+        )
+        return engine
 
     async def _identity(self, target: EndpointTarget, engine: Engine, state: _State, now: float) -> None:
         routes: dict[str, Any] = {}
@@ -471,19 +532,27 @@ class EndpointCollector:
             state.identity_error = errors.get(engine.models, f"{engine.models} unreadable")
             return
         assert engine.identify is not None
-        state.identity = engine.identify(routes)
+        identity = engine.identify(routes)
+        if engine.name == "triton" and identity.served_models:
+            # an ensemble counts each request again at every step: its configuration names the steps
+            names = identity.served_models[: engines.ENSEMBLE_CONFIGS_READ]
+            await asyncio.gather(*(read(f"/v2/models/{quote(n, safe='')}/config") for n in names))
+            configs = {n: routes.get(f"/v2/models/{quote(n, safe='')}/config") for n in names}
+            identity = replace(identity, steps=engines.ensemble_steps(configs))
+        state.identity = identity
         state.identity_error = None
 
     # --- metrics ---
 
     async def _metrics(self, target: EndpointTarget, engine: Engine, state: _State, now: float) -> None:
-        if engine.metrics is None and target.metrics_url is None:
+        state.metrics_url = target.metrics_url or _default_metrics_url(target, engine)
+        if state.metrics_url is None and engine.metrics is None:
             return
         path = engine.metrics or "/metrics"
         try:
-            answer = await self.request(target, path, limit=METRICS_LIMIT, url=target.metrics_url)
+            answer = await self.request(target, path, limit=METRICS_LIMIT, url=state.metrics_url)
         except ProbeFailure as failure:
-            state.errors.append((now, f"metrics: {failure.reason}"))
+            state.errors.append((now, f"metrics: {failure.reason} ({_metrics_where(engine, state)})"))
             return
         if answer.status == 404:
             return
@@ -497,59 +566,85 @@ class EndpointCollector:
             reason = f"{path} is not Prometheus text" if isinstance(exc, UnicodeDecodeError) else str(exc)
             state.errors.append((now, f"metrics: {reason}"))
             return
-        state.scrapes.append(_Scrape(now, exposition.samples, exposition.buckets))
+        used = [n for names in engine.names.values() for m in names for n in (m.name, m.per) if n]
+        state.scrapes.append(_Scrape(now, exposition.only(used)))
         while len(state.scrapes) > 2 and now - state.scrapes[1].at >= self.window:
             state.scrapes.popleft()
 
     def _figures(self, engine: Engine, state: _State, now: float, facts: dict[str, Any]) -> dict[str, Any]:
-        """Gauges from the newest scrape, windowed figures from it and the oldest scrape in the window."""
+        """Gauges from the newest scrape, windowed figures from it and the oldest scrape in the window;
+        the series of several engines, ranks or models combine as COMBINE says for each figure."""
         figures: dict[str, Any] = {"missing": []}
         if not state.scrapes or state.scrapes[-1].at != now:
-            if engine.metrics is None:
-                figures["missing"] = [f"metrics: {engine.label} exports none"]
-            else:
-                figures["missing"] = [f"metrics: {engine.metrics} not exported or unreadable"]
+            figures["missing"] = [f"metrics: {_metrics_where(engine, state)}"]
             return figures
-        new = state.scrapes[-1]
-        old = state.scrapes[0] if len(state.scrapes) > 1 else None
+        new = state.scrapes[-1].exposition
+        old = state.scrapes[0].exposition if len(state.scrapes) > 1 else None
+        span = state.scrapes[-1].at - state.scrapes[0].at if old is not None else 0.0
         version = state.identity.engine_version if state.identity else None
+        steps = set(state.identity.steps) if state.identity else set()
 
         def present(name: str) -> bool:
-            return promtext.canon(name) in new.samples or name in new.buckets
+            return name in new
 
-        def value(scrape: _Scrape | None, name: str) -> float | None:
-            return scrape.samples.get(promtext.canon(name)) if scrape is not None else None
+        def everything(labels: Labels) -> bool:
+            return False
 
-        for figure in FIGURES:
-            name = pick_name(engine, figure, present, version)
-            if name is None:
+        def composing(labels: Labels) -> bool:
+            return dict(labels).get("model") in steps
+
+        for figure in (*FIGURES, "requests"):
+            rule = COMBINE[figure]
+            metric = pick_name(engine, figure, present, version)
+            if metric is None and rule.unseen_is_zero:
+                families = (
+                    m for m in engine.names.get(figure, ()) if promtext.split(m.name)[0] in new.series
+                )
+                metric = next(families, None)
+            if metric is None:
+                if figure == "requests":
+                    continue
                 if figure in engine.names:
                     names = " or ".join(expected_names(engine, figure, version))
                     figures["missing"].append(f"{figure}: {names}")
                 elif figure in SHOWN_FIGURES:
                     figures["missing"].append(f"{figure}: not exported by {engine.label}")
                 continue
-            if figure in ("running", "waiting", "kv_usage"):
-                figures[figure] = value(new, name)
-            elif figure in ("ttft", "e2e"):
-                delta = promtext.bucket_delta(
-                    new.buckets.get(name, ()), old.buckets.get(name) if old else None
-                )
-                if delta is not None:
-                    figures[f"{figure}_p50"] = promtext.quantile(0.5, delta)
-                    figures[f"{figure}_p95"] = promtext.quantile(0.95, delta)
+            skip = composing if rule.entry_only and steps else everything
+            if rule.how == "buckets":
+                if old is not None:
+                    delta = promtext.bucket_delta(
+                        engines.buckets(new, metric, skip), engines.buckets(old, metric, skip)
+                    )
+                    figures[f"{figure}_p50"] = promtext.quantile(0.5, delta or ())
+                    figures[f"{figure}_p95"] = promtext.quantile(0.95, delta or ())
+                continue
+            values = engines.series(new, metric, skip)
+            if figure in GAUGES:
+                if figure == "running" or (figure == "kv_usage" and "ranks" not in figures):
+                    figures["ranks"] = engines.rank_count(values)
+                if not values:
+                    figures["missing"].append(f"{figure}: {metric.name} has no usable series")
+                elif rule.how == "max":
+                    figures[figure] = max(values.values())
+                    figures[f"{figure}_mean"] = sum(values.values()) / len(values)
+                else:
+                    figures[figure] = sum(values.values())
             elif old is not None:
-                figures[f"{figure}_delta"] = promtext.counter_delta(value(new, name) or 0.0, value(old, name))
-        span = new.at - old.at if old is not None else 0.0
+                before = engines.series(old, metric, skip)
+                had = before or (rule.unseen_is_zero and promtext.split(metric.name)[0] in old.series)
+                figures[f"{figure}_delta"] = promtext.counter_delta(
+                    sum(values.values()), sum(before.values()) if had else None
+                )
+                figures[f"{figure}_name"] = metric.name
         if span > 0 and figures.get("output_tokens_delta") is not None:
             figures["tokens_per_s"] = figures["output_tokens_delta"] / span
-        errors_delta = figures.get("errors_delta")
-        requests_name = pick_name(engine, "requests", present, version)
-        if old is not None and requests_name is not None:
-            requests = promtext.counter_delta(value(new, requests_name) or 0.0, value(old, requests_name))
-            if requests and errors_delta is not None:
-                total = requests + (errors_delta if engine.name == "triton" else 0.0)
-                figures["error_rate"] = min(1.0, errors_delta / total) if total else None
+        requests, errors = figures.get("requests_delta"), figures.get("errors_delta")
+        if requests is not None and errors is not None:
+            # an error counted by a label of the success counter is already among its requests
+            same = promtext.split(figures["errors_name"])[0] == promtext.split(figures["requests_name"])[0]
+            total = requests if same else requests + errors
+            figures["error_rate"] = min(1.0, errors / total) if total else None
         figures["window_s"] = span or None
         return figures
 
@@ -662,6 +757,8 @@ class EndpointCollector:
             identity=tuple(fields),
             errors=tuple(state.errors),
             observed=observed,
+            ranks=figures.get("ranks"),
+            kv_usage_mean=figures.get("kv_usage_mean"),
         )
 
 
@@ -732,7 +829,7 @@ def _judge(
             listed = ", ".join(served[:3]) or "nothing"
             return Health.DOWN, [f"not ready: {target.model} not served (serves {listed})"]
         return Health.DOWN, ["not ready: no model served"]
-    problems: list[str] = []
+    problems: list[str] = [state.mismatch] if state.mismatch else []
     latency = facts.get("latency_ms")
     if latency is not None and latency > limits.latency * 1000:
         problems.append(f"slow: health {latency:.0f}ms (limit {limits.latency * 1000:.0f}ms)")
@@ -753,6 +850,29 @@ def _judge(
     if error_rate is not None and error_rate > limits.error_rate:
         problems.append(f"errors {error_rate * 100:.1f}% (limit {limits.error_rate * 100:.1f}%)")
     return (Health.DEGRADED, problems) if problems else (Health.UP, [])
+
+
+def _default_metrics_url(target: EndpointTarget, engine: Engine) -> str | None:
+    """Where an engine with its own metrics port serves them: that port on the endpoint's host."""
+    if engine.metrics_port is None:
+        return None
+    host = urlsplit(target.url).hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{engine.metrics_port}{engine.metrics or '/metrics'}"
+
+
+def _metrics_where(engine: Engine, state: _State) -> str:
+    """Why there are no metrics, in words, naming where they were looked for."""
+    if engine.metrics is None and state.metrics_url is None:
+        return f"{engine.label} exports none"
+    if (
+        state.metrics_url is not None
+        and engine.metrics_port is not None
+        and state.metrics_url.endswith(f":{engine.metrics_port}{engine.metrics or '/metrics'}")
+    ):
+        default = f"{engine.label}'s default metrics port; set metrics_url if elsewhere"
+        return f"none at {state.metrics_url} ({default})"
+    return f"{engine.metrics or '/metrics'} not exported or unreadable"
 
 
 def _size(n: int) -> str:

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from console.sources import promtext
+from console.sources.promtext import Exposition, Labels
+
+SGLANG_UNNAMED_WEIGHTS = "default"
+TRITON_METRICS_PORT = 8002  # Triton serves metrics on their own port unless told otherwise
+ENSEMBLE_CONFIGS_READ = 16  # models whose configuration is read to find ensembles
 
 SNAPSHOT_SHA = re.compile(r"snapshots/([0-9a-f]{40})(?:/|$)")
 AT_REVISION = re.compile(r"^(?P<model>[^@\s]+)@(?P<rev>[0-9a-f]{7,64})$")
@@ -29,6 +36,7 @@ class Identity:
     engine_version: str | None = None
     chat_template_sha256: str | None = None
     fields: tuple[tuple[str, str], ...] = ()  # raw identity fields, "source.path" -> value, as received
+    steps: tuple[str, ...] = ()  # models that only run as steps of an ensemble (Triton)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,8 @@ class MetricName:
     name: str
     since: str | None = None
     until: str | None = None
+    per: str | None = None  # a fraction exported as two series: this one over `per`, label set by label set
+    scale: float = 1.0  # to the figure's unit (milliseconds to seconds)
 
     def exported_by(self, version: str | None) -> bool:
         if version is None:
@@ -56,6 +66,7 @@ class Engine:
     models: str | None  # the served-model list (readiness)
     info: tuple[str, ...] = ()  # identity routes, read on the identity cadence
     metrics: str | None = "/metrics"
+    metrics_port: int | None = None  # metrics on their own port of the same host, when no metrics_url
     ready: str | None = None  # a separate readiness route, where the engine has one
     models_method: str = "GET"
     # figure -> names in order of preference; gauges, counters (sample names) and histograms (family names)
@@ -145,26 +156,26 @@ def identify_vllm(r: Mapping[str, Json]) -> Identity:
 
 def identify_sglang(r: Mapping[str, Json]) -> Identity:
     models, revision, raw = _models_and_revision(r.get("/v1/models"))
-    info = r.get("/get_server_info")
-    model_info = r.get("/get_model_info")
-    if not models and _str(_get(model_info, "model_path")):
-        models = (str(_get(model_info, "model_path")),)
-    server_revision = _str(_get(info, "revision"))
-    weight_version = _str(_get(info, "weight_version")) or _str(_get(model_info, "weight_version"))
+    # /server_info on newer releases, /get_server_info on older ones: the server's own arguments
+    route = "/server_info" if isinstance(r.get("/server_info"), Mapping) else "/get_server_info"
+    info = r.get(route)
+    if not models:
+        named = _str(_get(info, "served_model_name")) or _str(_get(info, "model_path"))
+        models = (named,) if named else ()
+    # weight_version is "default" unless the operator names one: that is no revision
+    weight_version = _str(_get(info, "weight_version"))
+    if weight_version == SGLANG_UNNAMED_WEIGHTS:
+        weight_version = None
     return Identity(
         served_models=models,
-        served_revision=server_revision or weight_version or revision,
+        served_revision=_str(_get(info, "revision")) or weight_version or revision,
         tokenizer_revision=_str(_get(info, "tokenizer_revision")),
         engine_version=_str(_get(info, "version")),
         fields=(
             *_raw(
                 r,
-                ("/get_model_info", ("model_path",)),
-                ("/get_model_info", ("tokenizer_path",)),
-                ("/get_server_info", ("version",)),
-                ("/get_server_info", ("revision",)),
-                ("/get_server_info", ("weight_version",)),
-                ("/get_server_info", ("served_model_name",)),
+                *((route, (key,)) for key in ("model_path", "tokenizer_path", "served_model_name")),
+                *((route, (key,)) for key in ("version", "revision", "weight_version", "dp_size", "tp_size")),
             ),
             *raw,
         ),
@@ -256,6 +267,19 @@ def identify_triton(r: Mapping[str, Json]) -> Identity:
     )
 
 
+def ensemble_steps(configs: Mapping[str, Json]) -> tuple[str, ...]:
+    """Models that are steps of an ensemble, from Triton's model configurations (name -> config JSON)."""
+    steps: set[str] = set()
+    for config in configs.values():
+        if _str(_get(config, "platform")) != "ensemble":
+            continue
+        for step in _get(config, "ensemble_scheduling", "step") or ():
+            name = _str(_get(step, "model_name"))
+            if name:
+                steps.add(name)
+    return tuple(sorted(steps))
+
+
 def identify_nim(r: Mapping[str, Json]) -> Identity:
     models, revision, raw = _models_and_revision(r.get("/v1/models"))
     return Identity(
@@ -271,8 +295,36 @@ def identify_openai(r: Mapping[str, Json]) -> Identity:
     return Identity(served_models=models, served_revision=revision, fields=tuple(raw))
 
 
-def _n(*names: str | tuple[str, str | None, str | None]) -> tuple[MetricName, ...]:
-    return tuple(MetricName(n) if isinstance(n, str) else MetricName(*n) for n in names)
+def _n(*names: str | tuple[str, str | None, str | None] | MetricName) -> tuple[MetricName, ...]:
+    return tuple(
+        n if isinstance(n, MetricName) else MetricName(n) if isinstance(n, str) else MetricName(*n)
+        for n in names
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Combine:
+    """How the series of one figure (one per engine, data-parallel rank or model) make one figure."""
+
+    how: str  # "sum": counts add; "max": fractions take the fullest; "buckets": histograms add per bucket
+    entry_only: bool = False  # count a request where it enters (an ensemble), not again at each step
+    unseen_is_zero: bool = False  # a labelled counter's family exists, the label value has not occurred
+
+
+# the one place that says how series combine, by what each figure means
+COMBINE: Mapping[str, Combine] = {
+    "running": Combine("sum"),
+    "waiting": Combine("sum"),
+    "kv_usage": Combine("max"),  # the mean is shown beside it in the detail view
+    "ttft": Combine("buckets", entry_only=True),
+    "e2e": Combine("buckets", entry_only=True),
+    "output_tokens": Combine("sum"),
+    "requests": Combine("sum", entry_only=True),
+    "errors": Combine("sum", entry_only=True, unseen_is_zero=True),
+    "preemptions": Combine("sum"),
+}
+GAUGES = ("running", "waiting", "kv_usage")
+RANK_LABELS = ("engine", "dp_rank")  # vLLM's data-parallel engines, SGLang's data-parallel ranks
 
 
 VLLM_NAMES: Mapping[str, tuple[MetricName, ...]] = {
@@ -286,6 +338,27 @@ VLLM_NAMES: Mapping[str, tuple[MetricName, ...]] = {
     "requests": _n("vllm:request_success_total"),
     "errors": _n("vllm:request_success_total{finished_reason=abort}"),
     "preemptions": _n("vllm:num_preemptions_total"),
+}
+
+# NIM's documented names carry no prefix; some releases export vLLM's own names instead
+NIM_NAMES: Mapping[str, tuple[MetricName, ...]] = {
+    figure: (
+        *_n(
+            *{
+                "running": ("num_requests_running",),
+                "waiting": ("num_requests_waiting",),
+                "kv_usage": ("gpu_cache_usage_perc",),
+                "ttft": ("time_to_first_token_seconds",),
+                "e2e": ("e2e_request_latency_seconds",),
+                "output_tokens": ("generation_tokens_total",),
+                "requests": ("request_success_total",),
+                "errors": ("request_failure_total", "request_success_total{finished_reason=abort}"),
+            }[figure]
+        ),
+        *names,
+    )
+    for figure, names in VLLM_NAMES.items()
+    if figure != "preemptions"  # not among NIM's documented figures
 }
 
 ENGINES: Mapping[str, Engine] = {
@@ -303,7 +376,7 @@ ENGINES: Mapping[str, Engine] = {
         label="SGLang",
         health="/health",
         models="/v1/models",
-        info=("/get_model_info", "/get_server_info"),
+        info=("/server_info", "/get_server_info"),
         names={
             "running": _n("sglang:num_running_reqs"),
             "waiting": _n("sglang:num_queue_reqs"),
@@ -327,7 +400,7 @@ ENGINES: Mapping[str, Engine] = {
             "waiting": _n("tgi_queue_size"),
             "e2e": _n("tgi_request_duration"),
             "output_tokens": _n("tgi_request_generated_tokens_sum"),
-            "requests": _n("tgi_request_count"),
+            "requests": _n("tgi_request_success"),
             "errors": _n("tgi_request_failure"),
         },
         identify=identify_tgi,
@@ -365,8 +438,19 @@ ENGINES: Mapping[str, Engine] = {
         models="/v2/repository/index",
         models_method="POST",
         info=("/v2",),
+        metrics_port=TRITON_METRICS_PORT,
         names={
-            "running": _n("nv_inference_pending_request_count"),
+            # TensorRT-LLM's in-flight batcher; Triton itself counts only what waits
+            "running": _n("nv_trt_llm_request_metrics{request_type=active}"),
+            "waiting": _n("nv_inference_pending_request_count"),
+            "kv_usage": _n(
+                "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=fraction}",
+                MetricName(
+                    "nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=used}",
+                    per="nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type=max}",
+                ),
+            ),
+            "ttft": _n(MetricName("nv_inference_first_response_histogram_ms", scale=0.001)),
             "requests": _n("nv_inference_request_success"),
             "errors": _n("nv_inference_request_failure"),
         },
@@ -381,7 +465,7 @@ ENGINES: Mapping[str, Engine] = {
         models="/v1/models",
         info=("/v1/version",),
         metrics="/v1/metrics",
-        names=VLLM_NAMES,
+        names=NIM_NAMES,
         identify=identify_nim,
     ),
     "openai": Engine(
@@ -398,7 +482,8 @@ FIGURES = ("running", "waiting", "kv_usage", "ttft", "e2e", "output_tokens", "er
 
 # auto-detection: the first route that answers with the engine's own shape names the engine
 DETECT: tuple[tuple[str, str, Callable[[Json], bool]], ...] = (
-    ("sglang", "/get_model_info", lambda d: isinstance(d, Mapping) and "model_path" in d),
+    ("sglang", "/server_info", lambda d: isinstance(d, Mapping) and "model_path" in d),
+    ("sglang", "/get_server_info", lambda d: isinstance(d, Mapping) and "model_path" in d),
     ("llamacpp", "/props", lambda d: isinstance(d, Mapping) and "build_info" in d),
     ("tgi", "/info", lambda d: isinstance(d, Mapping) and "model_id" in d and "max_total_tokens" in d),
     ("ollama", "/api/version", lambda d: isinstance(d, Mapping) and "version" in d),
@@ -409,12 +494,14 @@ DETECT: tuple[tuple[str, str, Callable[[Json], bool]], ...] = (
 )
 
 
-def pick_name(engine: Engine, figure: str, present: Callable[[str], bool], version: str | None) -> str | None:
+def pick_name(
+    engine: Engine, figure: str, present: Callable[[str], bool], version: str | None
+) -> MetricName | None:
     """The name this engine's version exports a figure under, preferring names valid for the version."""
     candidates = engine.names.get(figure, ())
     for candidate in sorted(candidates, key=lambda c: not c.exported_by(version)):
-        if present(candidate.name):
-            return candidate.name
+        if present(candidate.name) and (candidate.per is None or present(candidate.per)):
+            return candidate
     return None
 
 
@@ -423,3 +510,42 @@ def expected_names(engine: Engine, figure: str, version: str | None) -> tuple[st
     candidates = engine.names.get(figure, ())
     valid = tuple(c.name for c in candidates if c.exported_by(version))
     return valid or tuple(c.name for c in candidates)
+
+
+def _without(labels: Labels, names: Collection[str]) -> Labels:
+    return tuple(pair for pair in labels if pair[0] not in names)
+
+
+def series(scrape: Exposition, metric: MetricName, skip: Callable[[Labels], bool]) -> dict[Labels, float]:
+    """One value per label set in the figure's unit: the sample, or its ratio to `per` for the same set."""
+    found = {labels: v for labels, v in scrape.select(metric.name).items() if not skip(labels)}
+    if metric.per is not None:
+        selector = {k for k, _ in promtext.split(metric.name)[1]}
+        per_selector = {k for k, _ in promtext.split(metric.per)[1]}
+        whole = {_without(lb, per_selector): v for lb, v in scrape.select(metric.per).items()}
+        found = {
+            labels: v / whole[_without(labels, selector)]
+            for labels, v in found.items()
+            if whole.get(_without(labels, selector))
+        }
+    return {labels: v * metric.scale for labels, v in found.items()}
+
+
+def buckets(
+    scrape: Exposition, metric: MetricName, skip: Callable[[Labels], bool]
+) -> tuple[tuple[float, float], ...]:
+    """A histogram's series added bucket by bucket, bounds in the figure's unit."""
+    total: dict[float, float] = {}
+    for labels, histogram in scrape.histograms(metric.name).items():
+        if skip(labels):
+            continue
+        for le, count in histogram.items():
+            bound = le * metric.scale if le != float("inf") else le
+            total[bound] = total.get(bound, 0.0) + count
+    return tuple(sorted(total.items()))
+
+
+def rank_count(labelled: Iterable[Labels]) -> int | None:
+    """How many data-parallel engines or ranks the series come from (None: the series do not say)."""
+    ranks = {(k, v) for labels in labelled for k, v in labels if k in RANK_LABELS}
+    return len(ranks) or None

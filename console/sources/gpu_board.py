@@ -41,7 +41,14 @@ class GpuBoard:
     def sources(self) -> tuple[GpuSourceStatus, ...]:
         return tuple(source.status for source in self._sources.values())
 
-    def update(self, name: str, records: Iterable[GpuRecord], now: float, problem: str = "") -> None:
+    def update(
+        self,
+        name: str,
+        records: Iterable[GpuRecord],
+        now: float,
+        problem: str = "",
+        unexported: tuple[str, ...] = (),
+    ) -> None:
         """A source's fresh reading. GPUs it did not mention keep their last record, to go stale."""
         source = self._sources[name]
         for record in records:
@@ -52,7 +59,9 @@ class GpuBoard:
                 self._cadence[record.key] = record.sampled_at - old.sampled_at
             source.records[record.key] = record
             self._seen[record.key] = now
-        source.status = GpuSourceStatus(name, source.kind, ok=not problem, message=problem)
+        source.status = GpuSourceStatus(
+            name, source.kind, ok=not problem, message=problem, unexported=unexported
+        )
         self._forget(source, now)
 
     def fail(self, name: str, message: str, now: float) -> None:

@@ -43,12 +43,25 @@ METRICS = (
     "DCGM_FI_DEV_CLOCKS_EVENT_REASONS",
     "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
     "DCGM_FI_DEV_ROW_REMAP_PENDING",
+    "DCGM_FI_DEV_ROW_REMAP_FAILURE",
+    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
     "DCGM_FI_DEV_PCIE_LINK_GEN",
     "DCGM_FI_DEV_PCIE_LINK_WIDTH",
 )
 
 
 WANTED = frozenset(METRICS)
+
+# the health flags each series feeds, in words; the exporter's default counter set (etc/default-counters.csv
+# in NVIDIA/dcgm-exporter) leaves some out, and a flag that cannot show must not read as "no flags"
+HEALTH_SERIES = {
+    "DCGM_FI_DEV_XID_ERRORS": "XID",
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "ECC DBE",
+    "DCGM_FI_DEV_ROW_REMAP_PENDING": "row remap pending",
+    "DCGM_FI_DEV_ROW_REMAP_FAILURE": "row remap failure",
+}
+# where a ServiceMonitor relabels (honor_labels false), the exporter's own labels move to exported_*
+WORKLOAD_LABELS = ("pod", "namespace", "container")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +77,27 @@ class DcgmError(Exception):
 
 
 def host_of(labels: Mapping[str, str], fallback: str) -> str:
-    # dcgm-exporter up to 4.x says Hostname, later releases hostname
-    return labels.get("Hostname") or labels.get("hostname") or labels.get("instance") or fallback
+    """The GPU's host: dcgm-exporter up to 4.x says Hostname, later releases hostname; else Prometheus'
+    instance without its port, so a direct scrape and Prometheus name the same exporter alike."""
+    named = labels.get("Hostname") or labels.get("hostname")
+    if named:
+        return named
+    instance = labels.get("instance")
+    return without_port(instance) if instance else fallback
+
+
+def without_port(address: str) -> str:
+    """`127.0.0.1:9400` -> `127.0.0.1`, `[::1]:9400` -> `::1`; a bare host is returned as it is."""
+    if address.startswith("["):
+        return address[1:].split("]", 1)[0]
+    host, sep, port = address.rpartition(":")
+    return host if sep and port.isdigit() and ":" not in host else address
+
+
+def unexported(names: Iterable[str]) -> tuple[str, ...]:
+    """The health flags, in words, whose series a source never sent."""
+    seen = set(names)
+    return tuple(word for series, word in HEALTH_SERIES.items() if series not in seen)
 
 
 @dataclass
@@ -82,8 +114,8 @@ class _Builder:
 
     @property
     def key(self) -> str:
-        base = f"{self.host}/{self.uuid}"
-        return f"{base}/gi{self.gpu_instance}" if self.gpu_instance is not None else base
+        # the UUID is the GPU: an exporter restart renames the host label (its pod) but not the GPU
+        return f"{self.uuid}/gi{self.gpu_instance}" if self.gpu_instance is not None else self.uuid
 
     def record(self, source: str, sampled_at: float | None) -> GpuRecord:
         v = self.values
@@ -91,23 +123,32 @@ class _Builder:
         if util is None and "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in v:  # MIG has no GPU_UTIL
             util = v["DCGM_FI_PROF_GR_ENGINE_ACTIVE"] * 100
         used, free = v.get("DCGM_FI_DEV_FB_USED"), v.get("DCGM_FI_DEV_FB_FREE")
-        total = used + free + v.get("DCGM_FI_DEV_FB_RESERVED", 0.0) if used is not None and free else None
+        # a full GPU has FB_FREE = 0: that is a measurement, not a missing one
+        total = (
+            used + free + v.get("DCGM_FI_DEV_FB_RESERVED", 0.0)
+            if used is not None and free is not None
+            else None
+        )
         reasons = v.get("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", v.get("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"))
         xid = v.get("DCGM_FI_DEV_XID_ERRORS")
         remap = v.get("DCGM_FI_DEV_ROW_REMAP_PENDING")
+        failed = v.get("DCGM_FI_DEV_ROW_REMAP_FAILURE")
+        rows = v.get("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS")
+        mig = self.gpu_instance is not None
         return GpuRecord(
             key=self.key,
             host=self.host,
             index=self.index,
-            name=self.name if self.gpu_instance is None else f"MIG {self.profile or self.gpu_instance}",
+            name=self.name if not mig else f"MIG {self.profile or '?'} GI {self.gpu_instance}",
             uuid=self.uuid,
             util=util,
             mem_util=v.get("DCGM_FI_DEV_MEM_COPY_UTIL"),
             mem_used=int(used * MIB) if used is not None else None,
             mem_total=int(total * MIB) if total else None,
             temp=v.get("DCGM_FI_DEV_GPU_TEMP"),
-            power=v.get("DCGM_FI_DEV_POWER_USAGE"),
-            power_limit=v.get("DCGM_FI_DEV_POWER_MGMT_LIMIT"),
+            # every MIG slice repeats the whole GPU's power: it belongs to the parent row alone
+            power=v.get("DCGM_FI_DEV_POWER_USAGE") if not mig else None,
+            power_limit=v.get("DCGM_FI_DEV_POWER_MGMT_LIMIT") if not mig else None,
             throttle=decode_throttle(int(reasons)) if reasons else (),
             ecc_errors=int(v["DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"])
             if "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL" in v
@@ -116,12 +157,15 @@ class _Builder:
             clock_mem=_int(v.get("DCGM_FI_DEV_MEM_CLOCK")),
             fan=v.get("DCGM_FI_DEV_FAN_SPEED"),
             remap_pending=bool(remap) if remap is not None else None,
+            remap_failed=bool(failed) if failed is not None else None,
+            remapped_rows=_int(rows),
             pcie_gen=_int(v.get("DCGM_FI_DEV_PCIE_LINK_GEN")),
             pcie_width=_int(v.get("DCGM_FI_DEV_PCIE_LINK_WIDTH")),
             xid=int(xid) if xid else None,
             xid_count=_int(v.get("DCGM_EXP_XID_ERRORS_COUNT")),
-            parent=f"{self.host}/{self.uuid}" if self.gpu_instance is not None else None,
+            parent=self.uuid if mig else None,
             mig_profile=self.profile,
+            mig_instance=self.gpu_instance,
             pod=self.labels.get("pod") or None,
             namespace=self.labels.get("namespace") or None,
             container=self.labels.get("container") or None,
@@ -159,24 +203,26 @@ def records_from_samples(
             builder.values[sample.name] = builder.values.get(sample.name, 0.0) + value
         else:
             builder.values[sample.name] = value
-        for name in ("pod", "namespace", "container"):
-            if labels.get(name):
-                builder.labels[name] = labels[name]
+        for name in WORKLOAD_LABELS:
+            # the workload's own label wins over the one Prometheus' relabelling gave the exporter
+            value = labels.get(f"exported_{name}") or labels.get(name)
+            if value:
+                builder.labels[name] = value
         if sample.ts is not None:
             builder.ts = max(builder.ts or 0.0, sample.ts)
     records = {b.key: b.record(source, sampled_at) for b in builders.values()}
     for b in builders.values():
-        parent = f"{b.host}/{b.uuid}"
-        if b.gpu_instance is not None and parent not in records:
+        if b.gpu_instance is not None and b.uuid not in records:
             child = records[b.key]
-            records[parent] = GpuRecord(
-                key=parent,
+            records[b.uuid] = GpuRecord(
+                key=b.uuid,
                 host=b.host,
                 index=b.index,
                 name=b.name,
                 uuid=b.uuid,
                 temp=child.temp,
-                power=child.power,
+                power=b.values.get("DCGM_FI_DEV_POWER_USAGE"),
+                power_limit=b.values.get("DCGM_FI_DEV_POWER_MGMT_LIMIT"),
                 source=source,
                 sampled_at=child.sampled_at,
             )
@@ -202,7 +248,9 @@ def parse_exposition(text: str) -> list[Sample]:
     samples = []
     for family in text_string_to_metric_families(wanted_lines(text)):
         for s in family.samples:
-            samples.append(Sample(s.name, s.labels, float(s.value), s.timestamp))
+            # the parser names a counter's samples <name>_total; the exporter's own name is the series
+            name = s.name.removesuffix("_total") if s.name.removesuffix("_total") in WANTED else s.name
+            samples.append(Sample(name, s.labels, float(s.value), s.timestamp))
     return samples
 
 
@@ -222,6 +270,7 @@ class DcgmReading:
     gpus: tuple[GpuRecord, ...]
     problems: tuple[str, ...]  # one line per exporter that did not answer
     answered: int
+    unexported: tuple[str, ...] = ()  # health flags no answering exporter sends the series for
 
 
 class DcgmScraper:
@@ -238,15 +287,18 @@ class DcgmScraper:
         results = await asyncio.gather(*(self._scrape(client, url) for url in self.urls))
         gpus: list[GpuRecord] = []
         problems: list[str] = []
+        names: set[str] = set()
         for url, result in zip(self.urls, results, strict=True):
             if isinstance(result, str):
                 problems.append(result)
                 continue
             host = urlsplit(url).hostname or url
+            names.update(sample.name for sample in result)
             gpus.extend(records_from_samples(result, source=self.name, default_host=host, sampled_at=now))
         if len(problems) == len(self.urls):
             raise DcgmError(problems[0] if len(problems) == 1 else f"no exporter answered: {problems[0]}")
-        return DcgmReading(tuple(gpus), tuple(problems), len(self.urls) - len(problems))
+        missing = unexported(names) if gpus else ()
+        return DcgmReading(tuple(gpus), tuple(problems), len(self.urls) - len(problems), missing)
 
     async def _scrape(self, client: httpx.AsyncClient, url: str) -> list[Sample] | str:
         try:

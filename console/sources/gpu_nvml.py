@@ -53,13 +53,16 @@ FUNCTION_WORDS = {
 ProcessResolver = Callable[[int], tuple[str, str] | None]
 
 
+NO_DRIVER = "no NVIDIA driver (NVML library not found)"
+
+
 class NvmlUnavailable(Exception):
     """NVML cannot be used at all on this box; the message is the one-line state to show."""
 
 
 def _init_error_words(binding: Any, exc: Exception) -> str:
     for name, words in (
-        ("NVMLError_LibraryNotFound", "no NVIDIA driver (NVML library not found)"),
+        ("NVMLError_LibraryNotFound", NO_DRIVER),
         ("NVMLError_DriverNotLoaded", "NVIDIA driver not loaded: load it (modprobe nvidia) or check dmesg"),
         ("NVMLError_LibRmVersionMismatch", "driver/library version mismatch: reboot or reload the driver"),
         ("NVMLError_NoPermission", "no permission to query the GPUs"),

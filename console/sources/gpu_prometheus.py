@@ -7,12 +7,20 @@ series, so a GPU whose exporter stopped reporting can be shown as stale with its
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
 
-from console.model import GpuRecord
-from console.sources.gpu_dcgm import METRICS, DcgmError, Sample, http_reason, records_from_samples
+from console.sources.gpu_dcgm import (
+    METRICS,
+    DcgmError,
+    DcgmReading,
+    Sample,
+    http_reason,
+    records_from_samples,
+    unexported,
+)
 
 FRESHNESS_METRIC = "DCGM_FI_DEV_FB_USED"
 
@@ -23,18 +31,46 @@ def selector_with(selector: str, *matchers: str) -> str:
     return "{" + ",".join([*matchers, *([inner] if inner else [])]) + "}"
 
 
+# dcgm-exporter up to 4.x labels the host Hostname, later releases hostname (NVIDIA/dcgm-exporter#655)
+HOST_LABELS = ("Hostname", "hostname")
+
+
+def host_variants(selector: str, hosts: str | None, *matchers: str) -> list[str]:
+    """The selectors to ask for: one, or with a host pattern one per spelling of the host label."""
+    if not hosts:
+        return [selector_with(selector, *matchers)]
+    pattern = f"=~{json.dumps(hosts)}"
+    return [selector_with(selector, *matchers, f"{label}{pattern}") for label in HOST_LABELS]
+
+
 class PrometheusGpuSource:
-    def __init__(self, name: str, url: str, selector: str = "", token: str | None = None) -> None:
+    def __init__(
+        self, name: str, url: str, selector: str = "", token: str | None = None, hosts: str | None = None
+    ) -> None:
         self.name = name
         self.url = url.rstrip("/")
-        self.values_query = selector_with(selector, f'__name__=~"{"|".join(METRICS)}"')
-        self.freshness_query = f"timestamp({FRESHNESS_METRIC}{selector_with(selector)})"
+        self.selector = selector
+        self.hosts = hosts
+        by_name = f'__name__=~"{"|".join(METRICS)}"'
+        self.values_query = " or ".join(host_variants(selector, hosts, by_name))
+        self.freshness_query = " or ".join(
+            f"timestamp({FRESHNESS_METRIC}{s})" for s in host_variants(selector, hosts)
+        )
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def collect(self, client: httpx.AsyncClient) -> tuple[GpuRecord, ...]:
+    def _nothing_matched(self) -> str:
+        if self.hosts:
+            return f"hosts {self.hosts!r} matched no GPU (neither a Hostname nor a hostname label)"
+        if self.selector.strip().strip("{} "):
+            return f"selector {self.selector} matched no GPU"
+        return "Prometheus has no DCGM-exporter series"
+
+    async def collect(self, client: httpx.AsyncClient) -> DcgmReading:
         values, stamps = await asyncio.gather(
             self._query(client, self.values_query), self._query(client, self.freshness_query)
         )
+        if not values:
+            return DcgmReading((), (self._nothing_matched(),), 0)
         sampled: dict[tuple[str, ...], float] = {}
         for item in stamps:
             sampled[_identity(item["metric"])] = float(item["value"][1])
@@ -43,7 +79,8 @@ class PrometheusGpuSource:
             labels = item["metric"]
             ts = sampled.get(_identity(labels))
             samples.append(Sample(labels.get("__name__", ""), labels, float(item["value"][1]), ts))
-        return records_from_samples(samples, source=self.name, default_host=self.name)
+        records = records_from_samples(samples, source=self.name, default_host=self.name)
+        return DcgmReading(records, (), 1, unexported(s.name for s in samples))
 
     async def _query(self, client: httpx.AsyncClient, query: str) -> list[dict[str, Any]]:
         where = f"Prometheus at {self.url}"

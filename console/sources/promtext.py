@@ -1,7 +1,8 @@
 """Prometheus text exposition: parsed with prometheus_client's parser, reduced to what the probe needs.
 
-Windowed figures (quantiles, rates) come from the difference between two scrapes, never from lifetime
-totals, and a counter that went down (the engine restarted) starts the window afresh.
+Every series keeps its labels, so each figure can decide how the series of several engines, ranks or
+models combine. Windowed figures (quantiles, rates) come from the difference between two scrapes, never
+from lifetime totals, and a counter that went down (the engine restarted) starts the window afresh.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs of one series
+
 
 class ExpositionError(ValueError):
     """The body is not Prometheus text exposition."""
@@ -19,29 +22,58 @@ class ExpositionError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Exposition:
-    """Every sample of one scrape, summed over label sets, by sample name; histograms by bucket."""
+    """Every sample of one scrape by sample name and label set; histograms by label set and bucket."""
 
-    samples: Mapping[str, float]
-    buckets: Mapping[str, tuple[tuple[float, float], ...]]  # histogram name -> ((le, cumulative), ...)
+    series: Mapping[str, Mapping[Labels, float]]  # sample name (canon) -> labels -> value
+    buckets: Mapping[str, Mapping[Labels, Mapping[float, float]]]  # histogram -> labels but le -> le -> count
 
     def __contains__(self, name: str) -> bool:
-        return canon(name) in self.samples or name in self.buckets
+        return bool(self.select(name)) or bool(self.histograms(name))
+
+    def select(self, name: str) -> dict[Labels, float]:
+        """The series of a sample name; a `{label=value}` tail keeps those carrying that label value."""
+        base, wanted = split(name)
+        found = self.series.get(base, {})
+        if not wanted:
+            return dict(found)
+        return {labels: v for labels, v in found.items() if wanted <= set(labels)}
+
+    def histograms(self, name: str) -> dict[Labels, Mapping[float, float]]:
+        base, wanted = split(name)
+        found = self.buckets.get(base, {})
+        return {labels: b for labels, b in found.items() if wanted <= set(labels)}
 
     def value(self, name: str) -> float | None:
-        return self.samples.get(canon(name))
+        """The sum of a name's series (None when it has none)."""
+        found = self.select(name)
+        return sum(found.values()) if found else None
+
+    def only(self, names: Iterable[str]) -> Exposition:
+        """The same scrape reduced to the families `names` refer to, to keep a few scrapes cheaply."""
+        bases = {split(n)[0] for n in names}
+        return Exposition(
+            {n: s for n, s in self.series.items() if n in bases},
+            {n: b for n, b in self.buckets.items() if n in bases},
+        )
+
+
+def split(name: str) -> tuple[str, frozenset[tuple[str, str]]]:
+    """`family{a=x,b=y}` -> (canon family, {(a, x), (b, y)})."""
+    base, _, tail = name.partition("{")
+    pairs = (part.partition("=") for part in tail.rstrip("}").split(",") if part)
+    return canon(base), frozenset((k.strip(), v.strip().strip('"')) for k, _, v in pairs)
 
 
 def canon(name: str) -> str:
     """A sample name without `_total`: the parser adds it to typed counters and leaves it on untyped ones,
-    and engines differ in which they send. A `{label=value}` tail selects one label value."""
-    base, brace, tail = name.partition("{")
-    return base.removesuffix("_total") + brace + tail
+    and engines differ in which they send."""
+    return name.removesuffix("_total")
 
 
 def parse(text: str, where: str = "metrics") -> Exposition:
     """Parse exposition text; a body that is not exposition raises ExpositionError naming `where`."""
-    samples: dict[str, float] = {}
-    buckets: dict[str, dict[float, float]] = {}
+    series: dict[str, dict[Labels, float]] = {}
+    buckets: dict[str, dict[Labels, dict[float, float]]] = {}
     try:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -49,19 +81,18 @@ def parse(text: str, where: str = "metrics") -> Exposition:
                 if math.isnan(value):
                     continue
                 if sample.name.endswith("_bucket") and "le" in sample.labels:
-                    histogram = buckets.setdefault(sample.name.removesuffix("_bucket"), {})
+                    labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+                    family = buckets.setdefault(sample.name.removesuffix("_bucket"), {})
+                    histogram = family.setdefault(labels, {})
                     le = float(sample.labels["le"])
                     histogram[le] = histogram.get(le, 0.0) + value
                 else:
-                    name = canon(sample.name)
-                    samples[name] = samples.get(name, 0.0) + value
-                    reason = sample.labels.get("finished_reason")
-                    if reason:  # e.g. vllm:request_success{finished_reason=abort}, for error rates
-                        key = f"{name}{{finished_reason={reason}}}"
-                        samples[key] = samples.get(key, 0.0) + value
+                    labels = tuple(sorted(sample.labels.items()))
+                    named = series.setdefault(canon(sample.name), {})
+                    named[labels] = named.get(labels, 0.0) + value
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ExpositionError(f"{where}: not Prometheus exposition ({_first_line(exc)})") from None
-    return Exposition(samples, {name: tuple(sorted(b.items())) for name, b in buckets.items()})
+    return Exposition(series, buckets)
 
 
 def _first_line(exc: BaseException) -> str:

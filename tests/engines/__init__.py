@@ -7,8 +7,11 @@ A `Load` holds the engine's counters; tests move it between probes and the metri
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from tests.engine_server import Reply, Routes, js, text
 
@@ -36,9 +39,9 @@ class Histogram:
             self.counts[bisect.bisect_left(self.bounds, value)] += 1
             self.total += value
 
-    def render(self, name: str, labels: str) -> str:
+    def render(self, name: str, labels: str, header: bool = True) -> str:
         sep = "," if labels else ""
-        lines = [f"# HELP {name} Histogram.", f"# TYPE {name} histogram"]
+        lines = [f"# HELP {name} Histogram.", f"# TYPE {name} histogram"] if header else []
         cumulative = 0
         for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             cumulative += count
@@ -304,3 +307,348 @@ def nim(load: Load, *, model: str = "qwen/qwen3-8b", release: str = "1.14.0") ->
 
 def openai_compatible(*, model: str = "qwen3-8b") -> Routes:
     return {"GET /v1/models": js({"object": "list", "data": [{"id": model, "object": "model"}]})}
+
+
+# --- the shapes of real captures (tests/engines/captures, SOURCES.md says where each came from) ---
+
+CAPTURES = Path(__file__).parent / "captures"
+
+
+def capture(name: str) -> str:
+    return (CAPTURES / name).read_text()
+
+
+def capture_json(name: str) -> Any:
+    return json.loads(capture(name))
+
+
+def with_values(exposition: str, values: Mapping[str, float]) -> str:
+    """A captured exposition with the value of each series whose line starts with a key replaced."""
+    lines = []
+    for line in exposition.splitlines():
+        key = next((k for k in values if line.startswith(k)), None)
+        if key is not None and not line.startswith("#"):
+            line = f"{line.rsplit(' ', 1)[0]} {float(values[key])}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _family(kind: str, name: str, help_text: str, samples: Sequence[tuple[str, float]]) -> list[str]:
+    family = name.removesuffix("_total") if kind == "counter" else name
+    lines = [f"# HELP {family} {help_text}", f"# TYPE {family} {kind}"]
+    return lines + [f"{name}{{{labels}}} {float(value)}" for labels, value in samples]
+
+
+def vllm_dp_metrics(loads: Sequence[Load], model: str = "deepseek-v4-flash-w8a8-mtp") -> str:
+    """vLLM with one engine per Load, labelled as captured: `engine="N",model_name="..."`."""
+    labels = [f'engine="{i}",model_name="{model}"' for i in range(len(loads))]
+
+    def each(value: Callable[[Load], float], extra: str = "") -> list[tuple[str, float]]:
+        return [(lb + extra, value(load)) for lb, load in zip(labels, loads, strict=True)]
+
+    lines = [
+        *_family(
+            "gauge",
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+            each(lambda ld: ld.running),
+        ),
+        *_family(
+            "gauge",
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed.",
+            each(lambda ld: ld.waiting),
+        ),
+        *_family(
+            "gauge",
+            "vllm:kv_cache_usage_perc",
+            "KV-cache usage. 1 means 100 percent usage.",
+            each(lambda ld: ld.kv_usage),
+        ),
+        *_family(
+            "counter",
+            "vllm:generation_tokens_total",
+            "Number of generation tokens processed.",
+            each(lambda ld: ld.output_tokens),
+        ),
+        *_family(
+            "counter",
+            "vllm:num_preemptions_total",
+            "Cumulative number of preemption from the engine.",
+            each(lambda ld: ld.preemptions),
+        ),
+        *_family(
+            "counter",
+            "vllm:request_success_total",
+            "Count of successfully processed requests.",
+            each(lambda ld: ld.requests, ',finished_reason="stop"')
+            + each(lambda ld: ld.errors, ',finished_reason="abort"'),
+        ),
+    ]
+    for name, pick in (
+        ("vllm:time_to_first_token_seconds", "ttft"),
+        ("vllm:e2e_request_latency_seconds", "e2e"),
+    ):
+        lines += [f"# HELP {name} Histogram.", f"# TYPE {name} histogram"]
+        lines += [
+            getattr(load, pick).render(name, lb, header=False) for lb, load in zip(labels, loads, strict=True)
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def vllm_v0_metrics(load: Load, model: str = "Qwen/Qwen2.5-Coder-32B-Instruct") -> str:
+    """vLLM's older engine (V0), labelled as captured (`model_name` only); its request_success series
+    exist per finished_reason only once a request finished that way, so before any abort there is none."""
+    labels = f'model_name="{model}"'
+    reasons = [("stop", load.requests)] + ([("abort", load.errors)] if load.errors else [])
+    return (
+        "\n".join(
+            [
+                *_family(
+                    "gauge",
+                    "vllm:num_requests_running",
+                    "Number of requests currently running on GPU.",
+                    [(labels, load.running)],
+                ),
+                *_family(
+                    "gauge",
+                    "vllm:num_requests_waiting",
+                    "Number of requests waiting to be processed.",
+                    [(labels, load.waiting)],
+                ),
+                *_family(
+                    "gauge",
+                    "vllm:gpu_cache_usage_perc",
+                    "GPU KV-cache usage. 1 means 100 percent usage.",
+                    [(labels, load.kv_usage)],
+                ),
+                *_family(
+                    "counter",
+                    "vllm:generation_tokens_total",
+                    "Number of generation tokens processed.",
+                    [(labels, load.output_tokens)],
+                ),
+                *_family(
+                    "counter",
+                    "vllm:request_success_total",
+                    "Count of successfully processed requests.",
+                    [(f'finished_reason="{r}",{labels}', n) for r, n in reasons],
+                ),
+                load.ttft.render("vllm:time_to_first_token_seconds", labels),
+            ]
+        )
+        + "\n"
+    )
+
+
+def sglang_dp_metrics(loads: Sequence[Load], model: str = "deepseek-r1") -> str:
+    """SGLang with one data-parallel rank per Load, labelled as captured (dp_rank, pid, pp_rank, tp_rank)."""
+    labels = [
+        f'dp_rank="{i}",engine_type="unified",model_name="{model}",pid="{910 + i}",pp_rank="0",tp_rank="{i}"'
+        for i in range(len(loads))
+    ]
+
+    def each(value: Callable[[Load], float]) -> list[tuple[str, float]]:
+        return [(lb, value(load)) for lb, load in zip(labels, loads, strict=True)]
+
+    lines = [
+        *_family(
+            "gauge", "sglang:num_running_reqs", "The number of running requests.", each(lambda ld: ld.running)
+        ),
+        *_family(
+            "gauge",
+            "sglang:num_queue_reqs",
+            "The number of requests in the waiting queue.",
+            each(lambda ld: ld.waiting),
+        ),
+        *_family("gauge", "sglang:token_usage", "The token usage.", each(lambda ld: ld.kv_usage)),
+        *_family(
+            "counter",
+            "sglang:generation_tokens_total",
+            "Number of generation tokens processed.",
+            each(lambda ld: ld.output_tokens),
+        ),
+        *_family(
+            "counter",
+            "sglang:num_requests_total",
+            "Number of requests processed.",
+            each(lambda ld: ld.requests),
+        ),
+        *_family(
+            "counter",
+            "sglang:num_aborted_requests_total",
+            "Number of requests aborted.",
+            each(lambda ld: ld.errors),
+        ),
+    ]
+    name = "sglang:time_to_first_token_seconds"
+    lines += [f"# HELP {name} Histogram of time to first token in seconds.", f"# TYPE {name} histogram"]
+    lines += [load.ttft.render(name, lb, header=False) for lb, load in zip(labels, loads, strict=True)]
+    return "\n".join(lines) + "\n"
+
+
+def sglang_current(
+    load: Load,
+    *,
+    metrics: Callable[[], str] | None = None,
+    revision: str | None = None,
+    weight_version: str = "default",
+) -> Routes:
+    """A current SGLang: /server_info as captured, /get_model_info deprecated, no /get_server_info."""
+    info = dict(capture_json("sglang_server_info.json"))
+    info["revision"], info["weight_version"] = revision, weight_version
+    model = str(info["model_path"])
+    return {
+        "GET /health": Reply(200, b""),
+        "GET /server_info": js(info),
+        "GET /get_model_info": js(
+            {**capture_json("sglang_get_model_info.json"), "weight_version": weight_version}
+        ),
+        "GET /v1/models": js({"object": "list", "data": [{"id": model, "object": "model", "root": model}]}),
+        "GET /metrics": lambda: text(metrics() if metrics else sglang_dp_metrics([load], model)),
+    }
+
+
+def nim_metrics(load: Load, model: str = "meta/llama-3.1-8b-instruct") -> str:
+    """NIM for LLMs, with the documented names (no `vllm:` prefix)."""
+    labels = f'model_name="{model}"'
+    return (
+        "\n".join(
+            [
+                *_family(
+                    "gauge",
+                    "num_requests_running",
+                    "Number of requests currently running on GPU.",
+                    [(labels, load.running)],
+                ),
+                *_family(
+                    "gauge",
+                    "num_requests_waiting",
+                    "Number of requests waiting to be processed.",
+                    [(labels, load.waiting)],
+                ),
+                *_family(
+                    "gauge",
+                    "gpu_cache_usage_perc",
+                    "GPU KV-cache usage. 1 means 100 percent usage.",
+                    [(labels, load.kv_usage)],
+                ),
+                *_family(
+                    "counter",
+                    "prompt_tokens_total",
+                    "Number of prefill tokens processed.",
+                    [(labels, load.prompt_tokens)],
+                ),
+                *_family(
+                    "counter",
+                    "generation_tokens_total",
+                    "Number of generation tokens processed.",
+                    [(labels, load.output_tokens)],
+                ),
+                *_family(
+                    "counter",
+                    "request_success_total",
+                    "Count of successfully processed requests.",
+                    [(f'finished_reason="stop",{labels}', load.requests)],
+                ),
+                load.ttft.render("time_to_first_token_seconds", labels),
+                load.e2e.render("e2e_request_latency_seconds", labels),
+            ]
+        )
+        + "\n"
+    )
+
+
+@dataclass
+class TritonLoad:
+    """An ensemble (preprocessing -> tensorrt_llm -> postprocessing): every step counts each request."""
+
+    requests: int = 0
+    failed: int = 0  # failed in the tensorrt_llm step
+    pending: int = 0
+    active: int = 0
+    kv_used: int = 1
+    kv_max: int = 6239
+    first_response_ms: Histogram = field(default_factory=lambda: Histogram(bounds=(100, 500, 2000, 5000)))
+
+
+ENSEMBLE_STEPS = ("preprocessing", "tensorrt_llm", "postprocessing")
+
+
+def triton_ensemble_metrics(load: TritonLoad) -> str:
+    """The captured TensorRT-LLM exposition, one series per model of the ensemble, values from `load`."""
+    ok = load.requests - load.failed
+    success = {"ensemble": ok, "preprocessing": load.requests, "tensorrt_llm": ok, "postprocessing": ok}
+    failure = {"ensemble": load.failed, "preprocessing": 0, "tensorrt_llm": load.failed, "postprocessing": 0}
+    base = capture("trtllm_triton_metrics.prom")
+    trt = with_values(
+        "\n".join(line for line in base.splitlines() if "nv_trt_llm" in line),
+        {
+            'nv_trt_llm_request_metrics{model="tensorrt_llm",request_type="active"': load.active,
+            'nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="used"': load.kv_used,
+            'nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="max"': load.kv_max,
+            'nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="free"': load.kv_max - load.kv_used,
+        },
+    )
+    lines = [trt.rstrip("\n")]
+    for line in base.splitlines():
+        if "nv_trt_llm" in line or not line.startswith("nv_inference"):
+            if line.startswith("# ") and "nv_inference" in line:
+                lines.append(line)
+            continue
+        for model in ("ensemble", *ENSEMBLE_STEPS):
+            value = 0.0
+            if line.startswith("nv_inference_request_success"):
+                value = success[model]
+            elif line.startswith("nv_inference_request_failure"):
+                value = failure[model]
+            elif line.startswith("nv_inference_pending_request_count") and model == "tensorrt_llm":
+                value = load.pending
+            lines.append(
+                line.replace('model="tensorrt_llm"', f'model="{model}"').rsplit(" ", 1)[0] + f" {value}"
+            )
+    histogram = "nv_inference_first_response_histogram_ms"
+    lines += [
+        f"# HELP {histogram} Duration from request to first response in milliseconds",
+        f"# TYPE {histogram} histogram",
+    ]
+    lines.append(load.first_response_ms.render(histogram, 'model="ensemble",version="1"', header=False))
+    return "\n".join(lines) + "\n"
+
+
+def triton_ensemble(*, version: str = "2.59.0") -> Routes:
+    """Triton serving an ensemble; model configurations in the JSON shape of Triton's model config."""
+    steps = [
+        {"model_name": name, "model_version": -1, "input_map": {}, "output_map": {}}
+        for name in ENSEMBLE_STEPS
+    ]
+    configs = {
+        "ensemble": {
+            "name": "ensemble",
+            "platform": "ensemble",
+            "max_batch_size": 64,
+            "ensemble_scheduling": {"step": steps},
+        },
+        "preprocessing": {"name": "preprocessing", "platform": "", "backend": "python", "max_batch_size": 64},
+        "tensorrt_llm": {
+            "name": "tensorrt_llm",
+            "platform": "",
+            "backend": "tensorrtllm",
+            "max_batch_size": 64,
+        },
+        "postprocessing": {
+            "name": "postprocessing",
+            "platform": "",
+            "backend": "python",
+            "max_batch_size": 64,
+        },
+    }
+    routes: Routes = {
+        "GET /v2/health/live": Reply(200, b""),
+        "GET /v2/health/ready": Reply(200, b""),
+        "GET /v2": js({"name": "triton", "version": version, "extensions": ["classification", "sequence"]}),
+        "POST /v2/repository/index": js([{"name": n, "version": "1", "state": "READY"} for n in configs]),
+    }
+    for name, config in configs.items():
+        routes[f"GET /v2/models/{name}/config"] = js(config)
+    return routes

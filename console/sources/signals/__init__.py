@@ -69,6 +69,19 @@ class PollContext:
         self.memory["known"] = known[-KNOWN_LIMIT:]
         return fresh
 
+    def refused(self, what: str, problems: Sequence[str]) -> None:
+        """Values of the wrong shape were left out of this answer: say so, with the first one's reason.
+
+        Kept in memory, so the source keeps saying it while the upstream answer is unchanged (304).
+        """
+        if not problems:
+            self.memory.pop("misshapen", None)
+            return
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        said = f"refused {what}: {problems[0]}{more}"
+        self.memory["misshapen"] = said
+        self.problem = f"{self.problem}; {said}" if self.problem else said
+
     def gone(self, source: str, problem: str, title: str, url: str, last_seen: str) -> list[Signal]:
         """A 404: a problem on every poll, but a signal only the first time (keyed by what was last seen)."""
         self.problem = problem
@@ -165,6 +178,8 @@ class SignalPoller:
         except Exception as exc:  # a broken source is a state, never a crash of the others
             message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
             return self._failed(schedule, message, self.clock() + self._jittered(source.interval))
+        if not ctx.problem:
+            ctx.problem = ctx.memory.get("misshapen", "")
         now = self.clock()
         if ctx.memory != memory:
             await self.store.set_source_state(source.source, ctx.memory or {"polled": True})

@@ -6,11 +6,12 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from console import shapes
 from console.config import GithubSignal
 from console.http import RateLimited, UpstreamError
 from console.model import Signal
 from console.sources.signals import PollContext, bearer, parse_time
-from console.sources.signals.feeds import parse_feed
+from console.sources.signals.feeds import parse_feed_off_loop
 
 PER_PAGE = 20
 _REPOSITORY_ID = re.compile(r"/repositories/(\d+)")
@@ -58,7 +59,16 @@ class GithubSource:
         ctx.memory.pop("gone", None)
         ctx.memory["polled"] = True
         parse = self._release if self.config.track == "releases" else self._tag
-        return [*signals, *(s for item in items if isinstance(item, dict) and (s := parse(item)))]
+        refused = []
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if problem := _misshapen(item, "tag_name" if self.config.track == "releases" else "name"):
+                refused.append(problem)
+            elif signal := parse(item):
+                signals.append(signal)
+        ctx.refused(self.config.track, refused)
+        return signals
 
     def _release(self, item: dict[str, Any]) -> Signal | None:
         tag = item.get("tag_name")
@@ -130,9 +140,13 @@ class GithubSource:
         if fetched.status != 200:
             raise fetched.fail("the Atom feed, read while the API is rate-limited")
         signals = []
-        for item in parse_feed(fetched.content, feed):
+        refused = []
+        for item in await parse_feed_off_loop(fetched.content, feed):
             tag = unquote(item.link.rstrip("/").rsplit("/", 1)[-1]) if item.link else ""
             if not tag:
+                continue
+            if problem := shapes.ref_name(tag):
+                refused.append(problem)
                 continue
             signals.append(
                 Signal(
@@ -147,7 +161,18 @@ class GithubSource:
                 )
             )
         ctx.memory["polled"] = True
+        ctx.refused(self.config.track, refused)
         return signals
+
+
+def _misshapen(item: dict[str, Any], key: str) -> str | None:
+    """Why a release or tag is refused: its tag is no tag name, or its commit no commit sha; else None."""
+    tag = item.get(key)
+    if isinstance(tag, str) and (problem := shapes.ref_name(tag)):
+        return problem
+    commit = item.get("commit")
+    sha = commit.get("sha") if isinstance(commit, dict) else None
+    return shapes.commit_sha(sha) if isinstance(sha, str) else None
 
 
 def _message(data: object) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from console import shapes
 from console.config import HuggingFaceSignal
 from console.http import UpstreamError
 from console.model import Signal
@@ -130,6 +131,8 @@ class HuggingFaceSource:
         data = fetched.json()
         if not isinstance(data, dict) or not isinstance(data.get("sha"), str):
             raise UpstreamError(f"{url}: unexpected response, no sha")
+        if problem := shapes.commit_sha(data["sha"]):
+            raise UpstreamError(f"{url}: refused the revision: {problem}")
         signals.extend(self._changes(ctx, repo, data))
         return signals
 

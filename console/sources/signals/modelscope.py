@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from console import shapes
 from console.config import ModelScopeSignal
 from console.http import Fetched, UpstreamError
 from console.model import Signal
@@ -86,9 +87,14 @@ class ModelScopeSource:
         data = _envelope(revisions)
         revision_map = data.get("RevisionMap") if isinstance(data, dict) else None
         tags = revision_map.get("Tags") if isinstance(revision_map, dict) else None
+        refused = []
         for tag in tags or []:
             name = tag.get("Revision") if isinstance(tag, dict) else None
-            if isinstance(name, str) and name:
+            if not isinstance(name, str) or not name:
+                continue
+            if problem := shapes.ref_name(name):
+                refused.append(problem)
+            else:
                 signals.append(
                     Signal(
                         source=self.source,
@@ -99,6 +105,7 @@ class ModelScopeSource:
                         published_at=_epoch(tag.get("CreatedAt")),
                     )
                 )
+        ctx.refused("tags", refused)
         return signals
 
     def _gone(self, ctx: PollContext, repo: str | None) -> list[Signal]:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from console import shapes
 from console.config import DOCKER_HUB_REGISTRY, OciSignal
 from console.http import Fetched, UpstreamError
 from console.model import Signal
@@ -74,8 +75,10 @@ class OciSource:
         if fetched.status != 200:
             raise fetched.fail()
         digest = fetched.headers.get("docker-content-digest")
-        if not digest or not digest.startswith("sha256:"):
+        if not digest:
             raise UpstreamError(f"{url}: no Docker-Content-Digest in the answer")
+        if problem := shapes.digest(digest):
+            raise UpstreamError(f"{url}: refused the Docker-Content-Digest: {problem}")
         return self._digest(ctx, digest)
 
     async def _token(self, ctx: PollContext, challenge: Fetched) -> str:

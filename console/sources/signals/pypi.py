@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from console import shapes
 from console.config import PypiSignal
 from console.http import UpstreamError
 from console.model import Signal
@@ -87,7 +88,10 @@ class PypiSource:
             if when is not None:
                 uploaded[version] = min(uploaded.get(version, when), when)
             yanked[version] = yanked.get(version, True) and bool(file.get("yanked"))
-        versions = [v for v in data.get("versions") or uploaded if isinstance(v, str)]
+        listed = [v for v in data.get("versions") or uploaded if isinstance(v, str)]
+        refused = [problem for v in listed if (problem := shapes.pypi_version(v))]
+        ctx.refused("versions", refused)
+        versions = [v for v in listed if not shapes.pypi_version(v)]
         finals = sorted((v for v in versions if not _PRERELEASE.search(v)), key=_version_key)
         known = set(ctx.memory.get("known", []))
         was_yanked = set(ctx.memory.get("yanked", []))
