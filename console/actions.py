@@ -412,7 +412,8 @@ class Actions:
             return "read-only: actions are off (--read-only or console.read_only)"
         if self.operators and self.operator.user not in self.operators:
             return (
-                f"{self.operator.user} is not in console.operators; you can see the plan but not confirm it"
+                f"not an operator: {self.operator.user} is not in console.operators;"
+                " you can see the plan but not confirm it"
             )
         return ""
 

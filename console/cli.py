@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from console.config import Config, ConfigError, default_config, discover_config,
 if TYPE_CHECKING:
     from console.runtime import Runtime
 
+PIPE_CLOSED = 141  # the status of a command ended by SIGPIPE, as a shell reports it
 # --color -> the colour system Textual is told to use; read when Textual is imported
 COLOR_SYSTEMS = {"auto": None, "truecolor": "truecolor", "256": "256", "16": "standard", "none": None}
 
@@ -176,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         help="what to move (default: what upstream names, else revision)",
     )
     bump.add_argument("--yes", action="store_true", help="bump without asking")
+    _signals_parser(commands, common)
     audit = commands.add_parser("audit", parents=[common], help="print the journal of every action attempt")
     audit.add_argument("--route", metavar="NAME", help="only this route")
     audit.add_argument("--since", metavar="TIME", help="from this time on: an age (2h, 7d) or ISO 8601")
@@ -183,6 +186,43 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=500, help="at most this many entries (default 500)")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
+
+
+def _signals_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    signals = commands.add_parser(
+        "signals", parents=[common], help="the signal sources and recent signals; mute, unmute, acknowledge"
+    )
+    signals.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    signals.add_argument(
+        "--limit", type=_count(0, 5_000), default=20, metavar="N", help="recent signals listed (default 20)"
+    )
+    verbs = signals.add_subparsers(dest="signals_command", metavar="SUBCOMMAND")
+    muting_verbs = (("mute", "hide a source's signals"), ("unmute", "show a muted source's signals again"))
+    for verb, what in muting_verbs:
+        muting = verbs.add_parser(verb, parents=[common], help=what)
+        muting.add_argument("source", help="the source, as listed (github:vllm-project/vllm) or its label")
+    for verb, what in (("ack", "acknowledge a signal"), ("unack", "make an acknowledged signal new again")):
+        acking = verbs.add_parser(verb, parents=[common], help=what)
+        acking.add_argument("id", help="the signal's id, as listed")
+        acking.add_argument("--source", help="the signal's source, when two sources have the id")
+
+
+def _signals(args: argparse.Namespace, config: Config) -> int:
+    from console import signals_cli
+    from console.model import SignalState
+    from console.store import StoreError
+
+    db = getattr(args, "db", None) or config.db_path
+    verb = args.signals_command
+    try:
+        if verb in ("mute", "unmute"):
+            return signals_cli.mute(config, db, args.source, verb == "mute")
+        if verb in ("ack", "unack"):
+            state = SignalState.ACKNOWLEDGED if verb == "ack" else SignalState.NEW
+            return signals_cli.acknowledge(db, args.id, args.source, state)
+        return signals_cli.show(config, db, args.json, args.limit)
+    except (signals_cli.SignalsError, StoreError) as exc:
+        return _fail(str(exc))
 
 
 def _audit(args: argparse.Namespace, config: Config) -> int:
@@ -347,6 +387,24 @@ def _snapshot(runtime: Runtime, as_json: bool, window: float) -> int:
     return 0 if doc["healthy"] else 1
 
 
+def _quiet_on_closed_pipe(run: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """A reader such as `head` that goes away early ends the command quietly, as SIGPIPE would,
+    instead of in a traceback (the recipe in Python's signal module documentation)."""
+
+    @functools.wraps(run)
+    def guarded(argv: list[str] | None = None) -> int:
+        try:
+            code = run(argv)
+            sys.stdout.flush()  # what is still buffered would otherwise fail at exit, past this handler
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return PIPE_CLOSED
+        return code
+
+    return guarded
+
+
+@_quiet_on_closed_pipe
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
@@ -364,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "audit":
             return _audit(args, _load(config_path)[0])
+        if command == "signals":
+            return _signals(args, _load(config_path)[0])
         demo = command == "demo" or (command in ("snapshot", "serve") and args.demo)
         if demo:
             config, zero = _load(config_path) if config_path else (default_config(), False)

@@ -231,6 +231,7 @@ class RouteState:
     targets: tuple[RouteTarget, ...] = ()
     protected: bool = False
     revision: str = ""  # what a rollout serves (a Deployment's images); "" for a pure traffic split
+    read_only: str = ""  # why the backend will refuse any change, known before one is tried
 
 
 @dataclass(frozen=True, slots=True)

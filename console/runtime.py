@@ -108,6 +108,13 @@ class Runtime:
         self.config = config
         self.mode = mode
         self.read_only = read_only or config.console.read_only
+        self.read_only_reason = (
+            "read-only: started with --read-only"
+            if read_only
+            else f"read-only: console.read_only in {config.source_path or 'the config'}"
+            if config.console.read_only
+            else ""
+        )
         self.clock = clock
         self.zero_config = zero_config
         self.db_path = db_path
@@ -181,6 +188,7 @@ class Runtime:
         self.poller: SignalPoller | None = None
         self.demo_upstream: DemoUpstream | None = None
         self._signals: tuple[Signal, ...] = ()  # as stored, before they are related to the pins
+        self.muted: frozenset[str] = frozenset()  # the muted signal sources, as last read from the store
         self._signals_stale = True  # read the store again on the next collection, even without a poll
         self._related_to: tuple[Any, ...] | None = None  # (pins, signals, upstream, related signals)
 
@@ -781,6 +789,8 @@ class Runtime:
                 await self._show_signals()
         if self.poller is not None and (await self.poller.poll_due(settle=SIGNAL_SETTLE)).polled:
             self._signals_stale = True
+        if await self.store.changed_elsewhere():  # muted or acknowledged from another console or the CLI
+            self._signals_stale = True
         if self._signals_stale:
             await self._read_signals()
         await self._show_signals()
@@ -789,6 +799,7 @@ class Runtime:
         assert self.store is not None
         self._signals_stale = False
         signals = tuple(await self.store.list_signals(limit=SIGNALS_SHOWN))
+        self.muted = frozenset(await self.store.muted_sources())
         if signals != self._signals:  # the same object when nothing changed, so nothing repaints
             self._signals = signals
 
@@ -824,6 +835,13 @@ class Runtime:
         )
 
     @property
+    def journal_note(self) -> str:
+        """How to keep the journal, when it lives in a temporary store that goes with the demo; else ""."""
+        if self.mode is Mode.DEMO and self.db_path is None and not self.read_only:
+            return "fleetdeck demo --db PATH keeps the demo's actions for fleetdeck audit"
+        return ""
+
+    @property
     def pins_label(self) -> str:
         """The lock file as the operator should read it; the demo's is a temporary copy."""
         return "fleet.lock (the demo's temporary copy)" if self.fleet is not None else str(self.pins_path)
@@ -852,6 +870,12 @@ class Runtime:
     async def mute_source(self, source: str) -> None:
         assert self.store is not None
         await self.store.mute_source(source)
+        self._signals_stale = True
+        await self._collect_signals()
+
+    async def unmute_source(self, source: str) -> None:
+        assert self.store is not None
+        await self.store.unmute_source(source)
         self._signals_stale = True
         await self._collect_signals()
 

@@ -117,6 +117,14 @@ MIGRATIONS: tuple[str, ...] = (
         expires REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE signal_polls (
+        source TEXT PRIMARY KEY,
+        polled_at REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        message TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -161,6 +169,19 @@ class Lease:
     operator: str
     since: float
     expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """What the store knows of one signal source."""
+
+    source: str
+    muted: bool
+    polled_at: float | None  # the last poll by any console on this store; None if never
+    ok: bool | None
+    message: str
+    signals: int
+    new: int
 
 
 GpuPoint = tuple[float, float | None, int | None]  # (ts, util, mem_used)
@@ -237,6 +258,7 @@ class Store:
         self.retention = retention
         self.clock = clock
         self.schema_version = 0
+        self._data_version: int | None = None
 
     @classmethod
     async def open(
@@ -547,6 +569,49 @@ class Store:
 
     async def muted_sources(self) -> set[str]:
         return {r[0] for r in await self._read("SELECT source FROM muted_sources")}
+
+    async def record_polls(self, polls: Sequence[tuple[str, bool, str]], ts: float | None = None) -> None:
+        """Remember how each (source, ok, message) poll went, so another process can tell."""
+        at = self.clock() if ts is None else ts
+        rows = [(source, at, int(ok), message) for source, ok, message in polls]
+        if rows:
+            await self._write(
+                lambda: self._db.executemany(
+                    "INSERT INTO signal_polls (source, polled_at, ok, message) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (source) DO UPDATE SET polled_at = excluded.polled_at,"
+                    " ok = excluded.ok, message = excluded.message",
+                    rows,
+                )
+            )
+
+    async def signal_sources(self) -> list[SourceRecord]:
+        """Every signal source the store knows of (polled, muted, or with signals), by name."""
+        rows = await self._read(
+            "WITH names AS (SELECT source FROM signals UNION SELECT source FROM muted_sources"
+            " UNION SELECT source FROM signal_polls UNION SELECT source FROM source_state)"
+            " SELECT n.source, m.source IS NOT NULL, p.polled_at, p.ok, coalesce(p.message, ''),"
+            " (SELECT count(*) FROM signals s WHERE s.source = n.source),"
+            " (SELECT count(*) FROM signals s WHERE s.source = n.source AND s.state = 'new')"
+            " FROM names n LEFT JOIN muted_sources m ON m.source = n.source"
+            " LEFT JOIN signal_polls p ON p.source = n.source ORDER BY n.source"
+        )
+        return [
+            SourceRecord(r[0], bool(r[1]), r[2], None if r[3] is None else bool(r[3]), r[4], r[5], r[6])
+            for r in rows
+        ]
+
+    async def signal_sources_of(self, id: str) -> list[tuple[str, SignalState]]:
+        """(source, state) of every stored signal with this id."""
+        rows = await self._read("SELECT source, state FROM signals WHERE id = ? ORDER BY source", (id,))
+        return [(r[0], SignalState(r[1])) for r in rows]
+
+    async def changed_elsewhere(self) -> bool:
+        """Whether another connection (a second console, `fleetdeck signals`) wrote to the file since the
+        last call; the first call says True."""
+        rows = await self._read("PRAGMA data_version")
+        version = int(rows[0][0])
+        changed, self._data_version = version != self._data_version, version
+        return changed
 
     async def count_new_signals(self) -> int:
         """Signals in state NEW from sources that are not muted."""

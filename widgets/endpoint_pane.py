@@ -128,7 +128,8 @@ class EndpointPane(Pane):
 
     def _route_row(self, route: RouteState, members: list[EndpointRecord]) -> Row:
         down = sum(1 for ep in members if ep.health is Health.DOWN)
-        about = " · ".join(filter(None, (route.backend, f"stable {route.stable}" if route.stable else "")))
+        stable = f"stable {route.stable}" if route.stable else ""
+        about = " · ".join(filter(None, (route.backend, route.read_only, stable)))
         badge = Text("▾ route", style="bold")
         return (
             ROUTE_KEY + route.name,

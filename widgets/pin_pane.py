@@ -54,15 +54,6 @@ class PinPane(Pane):
             self.pin = pin
             self.action = action
 
-    def __init__(self, read_only: bool = False) -> None:
-        super().__init__()
-        self.read_only = read_only
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "bump" and self.read_only:
-            return None
-        return True
-
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         rows: list[Row] = []
         for pin in snapshot.pins:

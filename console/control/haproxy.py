@@ -51,6 +51,7 @@ class HaproxyBackend:
         self.targets = dict(targets)  # endpoint -> server
         self.stable = stable
         self.protected = protected
+        self._level: str | None = None
 
     @property
     def label(self) -> str:
@@ -87,6 +88,13 @@ class HaproxyBackend:
         """The socket's level: user, operator or admin."""
         return (await self.command("show cli level")).strip()
 
+    async def read_only(self) -> str:
+        """Why this socket cannot change weights ("read-only socket (operator)"), or ""; asked once."""
+        if self._level is None:
+            self._level = await self.level()
+        # an HAProxy too old to answer the question is left to the plan's check
+        return f"read-only socket ({self._level})" if self._level in ("user", "operator") else ""
+
     async def read(self) -> RouteState:
         reply = await self.command(f"show servers state {self.backend}")
         servers: dict[str, RouteTarget] = {}
@@ -121,6 +129,7 @@ class HaproxyBackend:
             stable=self.stable,
             targets=tuple(targets),
             protected=self.protected,
+            read_only=await self.read_only(),
         )
 
     def lines(self, before: RouteState, after: RouteState) -> list[str]:

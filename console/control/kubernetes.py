@@ -692,6 +692,11 @@ class HttpRoute(KubernetesRoute):
                 notes.append(f"{rule.label} splits {split}, unlike {ref.label}")
         return ref, notes
 
+    def planned_requests(self, obj: dict[str, Any], before: RouteState, after: RouteState) -> tuple[str, ...]:
+        """The requests `apply` would send to take `before` to `after`, with the route read as `obj`."""
+        self._rules, _ = self._scan(obj)
+        return self._describe(*self.patch(before, after))
+
     async def read(self) -> RouteState:
         obj = await self._call("GET")
         self._rules, notes = self._scan(obj if isinstance(obj, dict) else {})

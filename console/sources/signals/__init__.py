@@ -163,12 +163,19 @@ class SignalPoller:
         if self._inflight:
             await asyncio.wait(list(self._inflight.values()), timeout=settle)
         report = PollReport()
+        finished = []
         for index, task in list(self._inflight.items()):
             if task.done():
                 del self._inflight[index]
                 self._inflight_since.pop(index, None)
+                finished.append(self._schedules[index])
                 report.polled.append(self._schedules[index].source.source)
                 report.new.extend(task.result())
+        if finished:
+            # another process (`fleetdeck signals`) shows when each source was last polled, and how it went
+            await self.store.record_polls(
+                [(s.source.source, s.ok, s.message) for s in finished], self.clock()
+            )
         return report
 
     def in_flight_since(self) -> list[tuple[str, float]]:
