@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable
 
 from console.app import FleetdeckApp
 from console.config import parse_config
@@ -322,10 +321,10 @@ class OffsetClock:
 
 
 def rows(app) -> list[str]:
-    table = app.query_one("#pane-gpus DataTable", DataTable)
+    pane = app.query_one("#pane-gpus")  # every column, also those scrolled out of view
     return [
-        " ".join((c.plain if isinstance(c, Text) else str(c)) for c in table.get_row_at(i)).strip()
-        for i in range(table.row_count)
+        " ".join((c.plain if isinstance(c, Text) else str(c)) for c in pane._cells[key]).strip()
+        for key in pane._keys
     ]
 
 
