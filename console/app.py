@@ -161,7 +161,7 @@ class FleetdeckApp(App[None]):
     # keys handled by the widgets themselves, listed so the help is complete
     TABLE_KEYS: ClassVar[list[tuple[str, str]]] = [
         ("↑ ↓ PgUp PgDn Home End", "move in the pane's table"),
-        ("← →", "scroll the pane's table sideways"),
+        ("← →", "show the pane's other columns, one column at a time; the name stays"),
     ]
 
     def get_default_screen(self) -> Screen[None]:

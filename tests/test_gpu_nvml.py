@@ -40,7 +40,8 @@ def message(app) -> str:
 
 
 def subtitle(app) -> str:
-    return str(app.query_one("#pane-gpus", Pane).border_subtitle or "")
+    text = str(app.query_one("#pane-gpus", Pane).border_subtitle or "")
+    return text.split(" · columns ")[0]  # less the count of columns scrolled out of view
 
 
 def live_runtime(binding, tmp_path: Path, clock: FrozenClock) -> Runtime:

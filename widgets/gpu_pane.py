@@ -79,7 +79,7 @@ class GpuPane(Pane):
         ("temp", "Temp", 5),
         ("power", "Power", 5),
         ("used", "Used", 8),
-        ("flags", "Flags", 10),
+        ("flags", "Flags", 12),
         ("hist", "History", 8),
         ("workload", "Workload", 18),
         ("clocks", "SM/Mem MHz", 10),

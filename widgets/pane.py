@@ -243,8 +243,8 @@ class Pane(Vertical, can_focus=True):
         self._max_shift = 0
         self._columns_note = ""  # how many columns lie to either side, reachable with ← →
         self._grown = False
-        skip = self.text | self.fluid
-        self._measured = [(i, key) for i, (key, _, _) in enumerate(self.columns) if key not in skip]
+        self._measured = [(i, key) for i, (key, _, _) in enumerate(self.columns) if key not in self.fluid]
+        self._want = {key: 0 for key in self.text}  # the widest free text seen: room left goes there first
 
     def refresh(
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
@@ -320,10 +320,15 @@ class Pane(Vertical, can_focus=True):
         self._shift = min(self._shift, self._max_shift)
         scrolled, used = window(self._shift)
         shown = pinned + scrolled
-        flex = {key: weight for key, weight in self.flex.items() if key in shown}
-        total = sum(flex.values())
         spare = max(0, room - used)
         widths = dict(self._need)
+        for key in shown:  # free text whole where there is room, the most important first
+            extra = min(spare, self._want.get(key, 0) - widths[key])
+            if extra > 0:
+                widths[key] += extra
+                spare -= extra
+        flex = {key: weight for key, weight in self.flex.items() if key in shown}
+        total = sum(flex.values())
         for key, weight in flex.items():
             widths[key] += spare * weight // total
         left, right = self._shift, len(rest) - self._shift - len(scrolled)
@@ -436,7 +441,11 @@ class Pane(Vertical, can_focus=True):
 
     def _measure(self, column: str, value: Any) -> None:
         width = value.cell_len if isinstance(value, Text) else cell_len(str(value))
-        if width > self._need[column]:
+        if column in self._want:
+            if width > self._want[column]:
+                self._want[column] = width
+                self._grown = self._grown or width > self._widths[column]
+        elif width > self._need[column]:
             self._need[column] = width
             self._grown = True
 
