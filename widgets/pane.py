@@ -243,7 +243,7 @@ class Pane(Vertical, can_focus=True):
         self._max_shift = 0
         self._columns_note = ""  # how many columns lie to either side, reachable with ← →
         self._grown = False
-        self._measured = [(i, key) for i, (key, _, _) in enumerate(self.columns) if key not in self.fluid]
+        self._column_keys = tuple(self._index)
         self._want = {key: 0 for key in self.text}  # the widest free text seen: room left goes there first
 
     def refresh(
@@ -414,15 +414,17 @@ class Pane(Vertical, can_focus=True):
         built = tuple((key, self._widths[key]) for key in self._shown)
         shown = {self._index[key]: key for key in self._shown}
         rebuild = keys != self._keys or built != self._built
+        columns = self._column_keys
         for key, cells in rows:
             old = self._cells.get(key, ())
-            for index, column in self._measured:
-                if index >= len(old) or old[index] != cells[index]:
-                    self._measure(column, cells[index])
-            if not rebuild:
-                for index, column in shown.items():
-                    if index >= len(old) or old[index] != cells[index]:
-                        table.set_cell(key, column, cells[index])
+            for index, value in enumerate(cells):
+                if index < len(old) and old[index] == value:
+                    continue
+                column = columns[index]
+                if column not in self.fluid:
+                    self._measure(column, value)
+                if not rebuild and index in shown:
+                    table.set_cell(key, column, value)
         if rebuild:
             selected = self.selected_key
             if built != self._built:
