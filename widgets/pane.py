@@ -1,7 +1,8 @@
 """The base of the four panes: a titled box with a table and distinct loading / empty / error states.
 
 Rows are keyed and updated in place; a pane that is hidden, or under a modal, keeps the newest
-snapshot and draws it only when it is seen again.
+snapshot and draws it only when it is seen again. The table holds only the columns that fit whole at
+the pane's width (the name first, then the others by importance); the rest are a column a key away.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ Row = tuple[str, tuple[Any, ...]]
 SegmentLines = list[list[Segment]]
 CELL_CACHE_SIZE = 4096  # a few screens of cells at 250x70
 ACTIVE_MARK = "▸ "
+WIDEST_VALUE = 40  # a column widens to hold its widest value up to this; an odd value cannot take the pane
 
 
 class LeanTable(DataTable[Any]):
@@ -286,10 +288,6 @@ class Pane(Vertical, can_focus=True):
             self._shift = shift
             self._refit()
 
-    @property
-    def shown_columns(self) -> tuple[str, ...]:
-        return self._shown
-
     def _refit(self) -> None:
         if self._fit():
             self._drawn = None  # drawn again with the new columns
@@ -299,7 +297,7 @@ class Pane(Vertical, can_focus=True):
         """Choose the columns that fit whole: the pinned ones, then the others from the scroll position
         in order of importance, as many as fit; the room left goes to the flexible ones among them."""
         pad = 2 * self.table.cell_padding
-        keys = list(self._index)
+        keys = list(self._column_keys)
         pinned, rest = keys[: self.pinned], keys[self.pinned :]
         room = self._room - sum(self._need[key] + pad for key in pinned)
 
@@ -447,8 +445,8 @@ class Pane(Vertical, can_focus=True):
             if width > self._want[column]:
                 self._want[column] = width
                 self._grown = self._grown or width > self._widths[column]
-        elif width > self._need[column]:
-            self._need[column] = width
+        elif width > self._need[column] and self._need[column] < WIDEST_VALUE:
+            self._need[column] = min(width, WIDEST_VALUE)
             self._grown = True
 
     def cell(self, row: str, column: str) -> Any:
