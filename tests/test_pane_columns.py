@@ -148,20 +148,29 @@ async def test_sideways_scroll_survives_a_sorted_redraw(frozen_clock):
         assert len(orders) > 1  # the sort did reorder the rows, and the scroll stayed
 
 
-async def test_a_value_wider_than_its_column_widens_it(frozen_clock):
+def with_engine(snapshot: FleetSnapshot, engine: str) -> FleetSnapshot:
+    endpoints = tuple(replace(ep, engine=engine) if ep.name == "embed" else ep for ep in snapshot.endpoints)
+    return replace(snapshot, endpoints=endpoints)
+
+
+async def test_a_value_wider_than_its_column_widens_it_within_bounds(frozen_clock):
     app = demo_app(frozen_clock)
     async with app.run_test(size=(250, 60)) as pilot:
         await settle(pilot)
         pane = app.query_one(EndpointPane)
-        snapshot = app.runtime.snapshot
-        wide = tuple(
-            replace(ep, engine="tensorrt-llm-backend") if ep.name == "embed" else ep
-            for ep in snapshot.endpoints
-        )
-        pane.show(replace(snapshot, endpoints=wide))
+        pane.show(with_engine(app.runtime.snapshot, "tensorrt-llm-backend"))
         await pilot.pause()
         assert "engine" in check_whole(pane)
-        assert pane.column_width("engine") >= len("tensorrt-llm-backend")
+        assert pane.column_width("engine") == len("tensorrt-llm-backend")
+        # an absurd value is cut at a bound, not given the pane: the other columns still show
+        pane.show(with_engine(app.runtime.snapshot, "x" * 500))
+        await pilot.pause()
+        assert pane.column_width("engine") == 40
+        assert {"weight", "load", "kv", "ttft", "tps", "latency", "model"} <= set(pane._shown)
+        await pilot.press("2")  # zoomed, there is room for it
+        await settle(pilot)
+        assert pane._shown[-2:] == ("engine", "uptime")
+        assert rendered(pane)[0].split()[-3:] == ["Engine", "Up", "24h"]
 
 
 # --- a route's traffic, through the pane ---------------------------------------------------------------
