@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 from textual.widgets._toast import Toast
@@ -125,6 +126,13 @@ async def test_sideways_moves_by_whole_columns_and_the_name_stays(frozen_clock):
         assert "▸" not in str(pane.border_subtitle)
         for _ in range(20):
             await pilot.press("left")
+        await settle(pilot)
+        assert check_whole(pane) == first
+        # a sideways wheel or touchpad moves by whole columns too
+        pane.table.post_message(events.MouseScrollRight(pane.table, 5, 5, 1, 0, 0, False, False, False))
+        await settle(pilot)
+        assert check_whole(pane)[:3] == ["idx", "name", "mem"]
+        pane.table.post_message(events.MouseScrollLeft(pane.table, 5, 5, -1, 0, 0, False, False, False))
         await settle(pilot)
         assert check_whole(pane) == first
 

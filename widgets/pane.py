@@ -85,6 +85,14 @@ class LeanTable(DataTable[Any]):
         if not self._sideways(-1):
             super().action_cursor_left()
 
+    def _on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        if self._sideways(1):
+            event.stop()
+
+    def _on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        if self._sideways(-1):
+            event.stop()
+
     def _sideways(self, step: int) -> bool:
         """Sideways keys move the pane's columns by a whole column, never by a character."""
         if self.cursor_type != "row" or not isinstance(self.parent, Pane):
