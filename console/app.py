@@ -163,7 +163,10 @@ class FleetdeckApp(App[None]):
     TABLE_KEYS: ClassVar[list[tuple[str, str]]] = [
         ("↑ ↓ PgUp PgDn", "move in the pane's table"),
         ("ctrl+home ctrl+end", "to the table's first / last row"),
-        ("← → Home End", "scroll the table sideways; Home / End to its first / last column"),
+        (
+            "← → Home End",
+            "the pane's other columns, one at a time (the name stays); Home / End: first / last",
+        ),
     ]
 
     def get_default_screen(self) -> Screen[None]:

@@ -23,12 +23,13 @@ class PinPane(Pane):
     columns = (
         ("pin", "Pin", 15),
         ("rev", "Rev", 7),
-        ("drift", "Drift", 20),
-        ("upstream", "Upstream", 22),
+        ("engine", "Engine", 12),
+        ("drift", "Drift", 26),
+        ("upstream", "Upstream", 38),
         ("model", "Model", 30),
-        ("engine", "Engine", 14),
     )
-    flex = {"drift": 2, "upstream": 2, "model": 1}
+    flex = {"drift": 1, "upstream": 2, "model": 1}
+    text = frozenset({"pin", "drift", "upstream", "model"})
     BINDINGS = [
         Binding(
             "enter",
@@ -61,12 +62,12 @@ class PinPane(Pane):
             if drifts:
                 first = drifts[0]
                 more = f" (+{len(drifts) - 1})" if len(drifts) > 1 else ""
-                drift = Text(f"≠ {first.endpoint} {first.field} {first.served}{more}", style="magenta")
+                drift = plain(f"≠ {first.endpoint} {first.field} {first.served}{more}", "magenta")
             else:
                 drift = Text("✓ in sync", style="green")
             news = [u.message for u in snapshot.upstream if u.pin == pin.name]
             upstream = (
-                Text(f"↑ {news[0]}" + (f" (+{len(news) - 1})" if len(news) > 1 else ""), style="yellow")
+                plain(f"↑ {news[0]}" + (f" (+{len(news) - 1})" if len(news) > 1 else ""), "yellow")
                 if news
                 else Text("–", style="dim")
             )
@@ -74,7 +75,7 @@ class PinPane(Pane):
             rows.append(
                 (
                     pin.name,
-                    (plain(pin.name), short(pin.revision), drift, upstream, plain(pin.model), plain(engine)),
+                    (plain(pin.name), short(pin.revision), plain(engine), drift, upstream, plain(pin.model)),
                 )
             )
         return rows

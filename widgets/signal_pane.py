@@ -30,7 +30,9 @@ class SignalPane(Pane):
         ("why", "Why", 28),
         ("source", "Source", 34),
     )
+    pinned = 3
     flex = {"title": 2, "why": 1}
+    text = frozenset({"title", "why", "source"})
     BINDINGS = [
         Binding(
             "a",
