@@ -60,6 +60,7 @@ async def soak(minutes: float, refresh: float, copies: int, trace: bool) -> dict
         [sys.executable, __file__, "--serve", str(copies)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the hostile servers' own noise when they are stopped
         text=True,
         cwd=ROOT,
     )
