@@ -9,8 +9,6 @@ next start by reading the backend.
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -43,7 +41,8 @@ from console.control import (
     to_journal,
 )
 from console.model import EndpointRecord, RouteState, RouteTarget
-from console.pins import SERVED_OPERATOR, PinsError, load_pins
+from console.operator import Operator, current_operator, refusal
+from console.pins import PinsError, load_pins
 from console.store import AuditEntry, AuditOutcome, Lease, Store
 
 LEASE_TTL = 60.0  # a route's lease outlives any one action; a killed console's is taken over at once
@@ -72,26 +71,6 @@ class Route:
     step: int = 10
     max_step: int = 50
     protected: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Operator:
-    user: str  # the person: the sudo caller when run through sudo, the token's name when served
-    login: str  # the OS user the console runs as
-    ssh_client: str | None = None
-    via: str = "sudo as"
-
-    @property
-    def journal_name(self) -> str:
-        return self.user if self.user == self.login else f"{self.user} ({self.via} {self.login})"
-
-
-def current_operator(env: Mapping[str, str] = os.environ) -> Operator:
-    login = getpass.getuser()
-    if served := env.get(SERVED_OPERATOR):
-        return Operator(user=served, login=login, via="served by")
-    ssh = (env.get("SSH_CLIENT") or env.get("SSH_CONNECTION") or "").split()
-    return Operator(user=env.get("SUDO_USER") or login, login=login, ssh_client=ssh[0] if ssh else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,14 +387,14 @@ class Actions:
 
     def may_act(self) -> str:
         """Why this console may not confirm actions, or "" when it may."""
-        if self.read_only:
-            return "read-only: actions are off (--read-only or console.read_only)"
-        if self.operators and self.operator.user not in self.operators:
-            return (
-                f"not an operator: {self.operator.user} is not in console.operators;"
-                " you can see the plan but not confirm it"
-            )
-        return ""
+        reason = refusal(
+            self.operator,
+            self.operators,
+            "read-only: actions are off (--read-only or console.read_only)" if self.read_only else "",
+        )
+        if reason.startswith("not an operator"):
+            return f"{reason}; you can see the plan but not confirm it"
+        return reason
 
     async def read(self, route: Route) -> RouteState:
         return self._placed(route, await route.backend.read())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import glob
 import os
 import re
@@ -13,7 +12,7 @@ import stat
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -685,26 +684,6 @@ def unseen_warning(pin: Pin, field: str, value: str, found: Iterable[tuple[str, 
 
 
 # set by `fleetdeck serve` for a browser session: the operator its token names, in place of the OS user
-SERVED_OPERATOR = "FLEETDECK_OPERATOR"
-
-
-def current_operator(env: Mapping[str, str] = os.environ) -> tuple[str, str | None]:
-    """(user, ssh client address) of whoever runs this process, for the audit journal."""
-    if served := env.get(SERVED_OPERATOR):
-        return served, None
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid {os.getuid()}"
-    ssh = env.get("SSH_CLIENT", "").split()
-    return user, ssh[0] if ssh else None
-
-
-def may_act(operator: str, operators: Sequence[str]) -> bool:
-    """Whether `operator` may bump pins: anyone when the config names no operators."""
-    return not operators or operator in operators
-
-
 async def execute_bump(
     store: Store, path: Path, bump: PinBump, operator: str, ssh_client: str | None = None
 ) -> Pin:

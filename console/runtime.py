@@ -43,14 +43,13 @@ from console.model import (
     SourceStatus,
     Upstream,
 )
+from console.operator import current_operator, refusal
 from console.pins import (
     PinBump,
     PinsError,
     compute_drift,
-    current_operator,
     execute_bump,
     load_pins,
-    may_act,
     relate_signals,
     save_pins,
     upstream_state,
@@ -850,12 +849,14 @@ class Runtime:
         """Carry out a confirmed bump: journal, write the lock file, journal; then show the pins again."""
         if self.read_only:
             raise PinsError("read-only: pin bumps are off")
-        operator, ssh_client = current_operator()
-        if not may_act(operator, self.config.console.operators):
-            raise PinsError(f"{operator} is not in console.operators: pin bumps are refused")
+        operator = current_operator()
+        if reason := refusal(operator, self.config.console.operators):
+            raise PinsError(f"{reason}: pin bumps are refused")
         assert self.store is not None
         try:
-            return await execute_bump(self.store, self.pins_path, bump, operator, ssh_client)
+            return await execute_bump(
+                self.store, self.pins_path, bump, operator.journal_name, operator.ssh_client
+            )
         finally:
             await self._collect_pins()
 

@@ -35,7 +35,7 @@ from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 from yarl import URL
 
-from console.pins import SERVED_OPERATOR
+from console.operator import SERVED_OPERATOR
 
 log = logging.getLogger("textual-serve")
 

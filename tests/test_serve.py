@@ -32,7 +32,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from console import actions, pins
+from console.operator import current_operator, refusal
 from console.serve import browser_url, is_loopback, parse_port, redacted, session_argv, session_command
 from tests.loopback import need_binary
 
@@ -704,13 +704,13 @@ def journal(db: Path) -> list[dict[str, Any]]:
 
 def test_a_served_operator_replaces_the_os_user_and_sudo():
     served = {"FLEETDECK_OPERATOR": "alice", "SUDO_USER": "bob", "SSH_CLIENT": "192.0.2.7 51000 22"}
-    operator = actions.current_operator(served)
+    operator = current_operator(served)
     assert operator.user == "alice" and operator.ssh_client is None
     assert operator.journal_name in ("alice", f"alice (served by {operator.login})")
-    assert pins.current_operator(served) == ("alice", None)
-    assert pins.may_act("alice", ["alice"]) and not pins.may_act("alice", ["root"])
+    assert refusal(operator, ["alice"]) == ""
+    assert refusal(operator, ["root"]) == "not an operator: alice is not in console.operators"
     # without it, the OS user as before
-    assert actions.current_operator({"SUDO_USER": "bob"}).user == "bob"
+    assert current_operator({"SUDO_USER": "bob"}).user == "bob"
 
 
 async def test_the_journal_names_the_operator_whose_token_acted(tmp_path: Path):
