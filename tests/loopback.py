@@ -15,9 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -26,15 +29,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def need(found: T | None, missing: str) -> T:
+    """What a test needs from outside the project (a binary, a built server, a corpus); missing, a failure
+    in CI, which installs everything, and a skip that says why elsewhere."""
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return found
+
+
 def need_binary(name: str, path: str | None = None) -> str:
     """The binary's path; missing, a failure in CI and a skip that says why elsewhere."""
     found = path if path and os.path.exists(path) else shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed (CI installs it: .ci/run)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+    return need(found, f"{name} is not installed (CI installs it: .ci/run)")
 
 
 class _Named(BaseHTTPRequestHandler):

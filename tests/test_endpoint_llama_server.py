@@ -4,8 +4,6 @@ random-weight GGUF model made here, probed for liveness, readiness, identity and
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from console.sources.endpoints import EndpointCollector, EndpointTarget
 from console.sources.engines import sha256_text
 from tests import llama_server
 from tests.conftest import FrozenClock
+from tests.loopback import free_port, need
 
 ALIAS = "qwen-tiny-test"
 TEMPLATE = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
@@ -74,18 +73,7 @@ def tiny_gguf(path: Path) -> Path:
 
 @pytest.fixture
 def server_binary() -> Path:
-    binary = llama_server.binary()
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(llama_server.missing_reason())
-        pytest.skip(llama_server.missing_reason())
-    return binary
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return need(llama_server.binary(), llama_server.missing_reason())
 
 
 async def test_real_llama_server(server_binary: Path, tmp_path: Path):

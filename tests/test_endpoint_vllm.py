@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from console.model import Health
 from console.sources.endpoints import EndpointCollector, EndpointTarget
 from tests import vllm_server
 from tests.conftest import FrozenClock
+from tests.loopback import free_port, need
 
 SERVED = "qwen-tiny-vllm"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -27,18 +27,7 @@ TTFT_BOUNDS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
 
 @pytest.fixture(scope="module")
 def vllm_python() -> Path:
-    found = vllm_server.python()
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(vllm_server.missing_reason())
-        pytest.skip(vllm_server.missing_reason())
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return need(vllm_server.python(), vllm_server.missing_reason())
 
 
 def upper_bound(seconds: float) -> float:

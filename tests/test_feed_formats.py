@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import calendar
 import io
-import os
 
 import feedparser
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from console.http import UpstreamError
 from console.sources.signals.feeds import MAX_BODY_CHARS, parse_feed
 from tests import feed_corpus
+from tests.loopback import need
 
 URL = "http://feeds.test/feed.xml"
 
@@ -165,11 +165,7 @@ def test_what_is_no_feed_is_said():
 
 def test_feedparser_corpus():
     """Every feed of feedparser's own corpus: whatever it reads, fleetdeck reads."""
-    corpus = feed_corpus.files()
-    if corpus is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(feed_corpus.missing_reason())
-        pytest.skip(feed_corpus.missing_reason())
+    corpus = need(feed_corpus.files(), feed_corpus.missing_reason())
     read = with_items = refused = 0
     for path in corpus:
         data = path.read_bytes()

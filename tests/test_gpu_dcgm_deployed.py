@@ -6,9 +6,7 @@ comes from); where Prometheus changes labels (exported_pod), a real Prometheus d
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,7 +21,7 @@ from console.sources.gpu_dcgm import DcgmScraper, host_of, parse_exposition, rec
 from console.sources.gpu_prometheus import PrometheusGpuSource
 from tests.apps import settle
 from tests.captures import dcgm
-from tests.test_gpu_remote import Exporter, free_port, prometheus_binary
+from tests.test_gpu_remote import Exporter, Prometheus, prometheus_binary
 from widgets.gpu_pane import markers
 from widgets.gpu_processes import details
 from widgets.pane import Pane
@@ -120,59 +118,6 @@ def test_the_host_is_named_alike_directly_and_through_prometheus():
 # --- through a real Prometheus ----------------------------------------------------------------------
 
 
-class Prometheus:
-    """A real Prometheus scraping `targets`, each with the target labels a ServiceMonitor would give."""
-
-    def __init__(self, workdir: Path, targets: list[tuple[str, dict[str, str]]]) -> None:
-        import subprocess
-
-        self.port = free_port()
-        config = workdir / "prometheus.yml"
-        static = "".join(
-            f"      - targets: ['{address}']\n"
-            + (
-                "        labels:\n" + "".join(f"          {k}: '{v}'\n" for k, v in labels.items())
-                if labels
-                else ""
-            )
-            for address, labels in targets
-        )
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: nvidia-dcgm-exporter\n    honor_labels: false\n"
-            f"    static_configs:\n{static}"
-        )
-        self.log = (workdir / "prometheus.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                prometheus_binary(),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_for(self, query: str, count: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                body = httpx.get(f"{self.url}/api/v1/query", params={"query": query}, timeout=1).json()
-                if len(body["data"]["result"]) == count:
-                    return
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"prometheus never had {count} results for {query}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-        self.log.close()
-
-
 @pytest.fixture
 def fleet(tmp_path) -> Iterator[tuple[Prometheus, Exporter, Exporter]]:
     """Two nodes' exporters, an older one (Hostname) and a newer one (hostname), behind the GPU
@@ -186,12 +131,14 @@ def fleet(tmp_path) -> Iterator[tuple[Prometheus, Exporter, Exporter]]:
     other = Exporter(dcgm.render([dcgm.l40s(0, "GPU-cpu-node")], host="infra-1"))
     operator = {"namespace": "gpu-operator"}
     server = Prometheus(
+        prometheus_binary(),
         tmp_path,
         [
             (old.address, {**operator, "pod": "nvidia-dcgm-exporter-6ldbb"}),
             (new.address, {**operator, "pod": "nvidia-dcgm-exporter-q2x7p"}),
             (other.address, {**operator, "pod": "nvidia-dcgm-exporter-zz9kk"}),
         ],
+        job="nvidia-dcgm-exporter",
     )
     try:
         server.wait_for("DCGM_FI_DEV_FB_USED", 3)

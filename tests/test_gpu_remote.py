@@ -3,8 +3,6 @@ source against a real Prometheus server scraping that exporter."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -25,6 +23,7 @@ from console.sources.gpu_board import GpuBoard
 from console.sources.gpu_dcgm import DcgmError, DcgmScraper, parse_exposition, records_from_samples
 from console.sources.gpu_prometheus import PrometheusGpuSource, selector_with
 from tests.apps import settle
+from tests.loopback import need_binary
 from widgets.pane import Pane
 
 MIB = 1024 * 1024
@@ -214,21 +213,31 @@ def test_board_marks_stale_and_keeps_one_state_per_source():
 
 
 def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found:
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("the prometheus binary is missing: .ci/run must apt-get install prometheus")
-    pytest.skip("prometheus is not installed (apt-get install prometheus); CI runs this test")
+    return need_binary("prometheus")
 
 
 class Prometheus:
-    def __init__(self, binary: str, workdir: Path, target: str) -> None:
+    """A real Prometheus scraping `targets` each second: addresses, each with the target labels a
+    ServiceMonitor's relabelling would give it (honor_labels off, so a clash moves to exported_*)."""
+
+    def __init__(
+        self, binary: str, workdir: Path, targets: str | list[tuple[str, dict[str, str]]], job: str = "dcgm"
+    ) -> None:
         self.port = free_port()
         config = workdir / "prometheus.yml"
+        listed = [(targets, {})] if isinstance(targets, str) else targets
+        static = "".join(
+            f"      - targets: ['{address}']\n"
+            + (
+                "        labels:\n" + "".join(f"          {k}: '{v}'\n" for k, v in labels.items())
+                if labels
+                else ""
+            )
+            for address, labels in listed
+        )
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            f"scrape_configs:\n  - job_name: dcgm\n    static_configs:\n      - targets: ['{target}']\n"
+            f"scrape_configs:\n  - job_name: {job}\n    honor_labels: false\n    static_configs:\n{static}"
         )
         self.log = (workdir / "prometheus.log").open("wb")
         self.process = subprocess.Popen(
