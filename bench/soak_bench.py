@@ -92,18 +92,13 @@ async def soak(minutes: float, refresh: float, copies: int, trace: bool) -> dict
             await runtime.close()
             child.stdin.close()  # type: ignore[union-attr]
             child.wait(10)
-    times = [t / 60 for t, _ in samples]
-    values = [v for _, v in samples]
-    mean_t, mean_v = sum(times) / len(times), sum(values) / len(values)
-    spread = sum((t - mean_t) ** 2 for t in times) or 1.0
-    slope = sum((t - mean_t) * (v - mean_v) for t, v in zip(times, values, strict=True)) / spread
-    half = len(values) // 2
+    half = len(samples) // 2
     return {
         "minutes": minutes,
         "endpoints": len(endpoints),
-        "rss_start_kib": values[0],
-        "rss_end_kib": values[-1],
-        "slope_kib_per_min": round(slope, 1),
+        "rss_start_kib": samples[0][1],
+        "rss_end_kib": samples[-1][1],
+        "slope_kib_per_min": round(_slope(samples), 1),
         "slope_second_half_kib_per_min": round(_slope(samples[half:]), 1),
         "samples": samples,
         "growth": growth,
@@ -111,6 +106,7 @@ async def soak(minutes: float, refresh: float, copies: int, trace: bool) -> dict
 
 
 def _slope(samples: list[tuple[float, int]]) -> float:
+    """Least-squares growth of RSS in KiB per minute."""
     if len(samples) < 2:
         return 0.0
     times = [t / 60 for t, _ in samples]
