@@ -160,6 +160,7 @@ class PoliteClient:
         headers: Mapping[str, str] | None = None,
         conditional: bool = True,
         auth: httpx.Auth | tuple[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Fetched:
         """One request; RateLimited when the server says wait, Unreachable when nothing answers.
 
@@ -176,7 +177,12 @@ class PoliteClient:
                     send["If-Modified-Since"] = modified
         try:
             async with self.client.stream(
-                method, url, headers=send, auth=auth or httpx.USE_CLIENT_DEFAULT, follow_redirects=False
+                method,
+                url,
+                headers=send,
+                content=content,
+                auth=auth or httpx.USE_CLIENT_DEFAULT,
+                follow_redirects=False,
             ) as response:
                 body = bytearray()
                 async for chunk in response.aiter_bytes():

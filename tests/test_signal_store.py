@@ -28,7 +28,8 @@ async def test_a_store_of_the_previous_schema_gains_the_table(tmp_path: Path):
         pass
     db = sqlite3.connect(path)
     db.execute("DROP TABLE source_state")
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    db.execute("DROP TABLE ref_history")
+    db.execute("PRAGMA user_version = 2")
     db.commit()
     db.close()
     async with await Store.open(path) as store:
