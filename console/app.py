@@ -397,7 +397,9 @@ class FleetdeckApp(App[None]):
                 None,
             )
             if signal is not None:
-                self.push_screen(SignalDetailScreen(signal), callback=self._signal_detail_closed(signal))
+                sources = self.runtime.snapshot.signal_sources
+                screen = SignalDetailScreen(signal, sources, self.runtime.clock())
+                self.push_screen(screen, callback=self._signal_detail_closed(signal))
 
     def _signal_detail_closed(self, signal: Signal) -> Callable[[str | None], Awaitable[None]]:
         async def closed(result: str | None) -> None:

@@ -185,17 +185,18 @@ class HuggingFaceSource:
             )
         license = _license(data)
         remembered = (memory.get("license") or "none") if "license" in memory else None
+        when = parse_time(data.get("lastModified"))
         if change := ctx.move("license", license or "none", remembered):
-            signals.extend(self._setting(change, repo, "licence", "license"))
+            signals.extend(self._setting(change, repo, "licence", "license", when))
         gated = _gated(data.get("gated"))
         if change := ctx.move("gated", gated, memory.get("gated")):
-            signals.extend(self._setting(change, repo, "gating", "gated"))
+            signals.extend(self._setting(change, repo, "gating", "gated", None))
         memory.update(sha=sha, files=files, license=license, gated=gated)
         memory.pop("gone", None)
         memory.pop("refused", None)
         return signals
 
-    def _setting(self, change: RefMove, repo: str, what: str, kind: str) -> list[Signal]:
+    def _setting(self, change: RefMove, repo: str, what: str, kind: str, when: float | None) -> list[Signal]:
         """A licence or gating setting that changed; one that flipped back is a move back of its own."""
         if change.old is None:
             return []  # first sight: the baseline
@@ -210,6 +211,7 @@ class HuggingFaceSource:
                 kind=kind,
                 title=f"{repo} {what} changed: {change.old} -> {change.new}",
                 url=url,
+                published_at=when,
             )
         ]
 
