@@ -6,7 +6,7 @@ from console.config import HuggingFaceSignal
 from console.http import clock_time
 from console.model import SignalState
 from console.sources.signals.configured import build_sources
-from console.sources.signals.huggingface import HuggingFaceSource, describe_changes
+from console.sources.signals.huggingface import HuggingFaceSource, describe_changes, file_kind
 from tests.replay import harness
 
 REPO = "Qwen/Qwen3-8B"
@@ -222,3 +222,14 @@ def test_describe_changes_names_what_changed():
     }
     assert describe_changes(old, new) == "chat template and tokenizer changed; added: README.md"
     assert describe_changes(new, new) == "no file contents changed"
+
+
+def test_file_kinds():
+    weights = ["onnx/model.onnx", "tf_model.h5", "flax_model.msgpack", "pytorch_model.bin", "model.gguf"]
+    weights += ["consolidated.pth", "model.safetensors.index.json", "onnx/model.onnx_data"]
+    assert {file_kind(name) for name in weights} == {"weights"}
+    assert file_kind("chat_template.jinja") == "chat template"
+    assert file_kind("tokenizer_config.json") == "tokenizer config (chat template)"
+    assert file_kind("tokenizer.model") == "tokenizer"
+    assert file_kind("generation_config.json") == "generation config"
+    assert file_kind("README.md") == "other files"
