@@ -508,6 +508,7 @@ class _Track:
     position: _Position
     withdrawn: set[str]
     platform_of: dict[str, str]  # for an image tag: manifest digest -> the platform it was built for
+    indexes_of: dict[str, set[str]]  # manifest digest -> the index digests that held it
 
 
 def _tracks(signals: Sequence[Signal]) -> dict[tuple[str, str], _Track]:
@@ -519,13 +520,14 @@ def _tracks(signals: Sequence[Signal]) -> dict[tuple[str, str], _Track]:
             continue
         track = tracks.get((signal.source, position.what))
         if track is None:
-            track = tracks[signal.source, position.what] = _Track(signal, position, set(), {})
+            track = tracks[signal.source, position.what] = _Track(signal, position, set(), {}, {})
         track.current, track.position = signal, position
         if position.back and position.old:
             track.withdrawn.add(position.old)
         track.withdrawn.discard(position.value)
         for platform, digest in _platforms(signal.body).items():
             track.platform_of[digest] = platform
+            track.indexes_of.setdefault(digest, set()).add(position.value)
     return tracks
 
 
@@ -608,6 +610,9 @@ def _about_image(pin: Pin, target: str, track: _Track, upstream: Callable[..., U
             return upstream("image", f"image tag {tag} no longer has {platform}")
         if entry == pinned:
             return None
+        if track.indexes_of.get(pinned, set()) <= track.withdrawn:
+            message = f"pinned {platform} manifest {short(pinned)} was withdrawn: tag {tag} moved back"
+            return upstream("withdrawn", f"{message} to {short(now)}", "image", f"{name}@{entry}")
         return upstream(
             "image", f"image tag {tag}: {platform} manifest now {short(entry)}", "image", f"{name}@{entry}"
         )

@@ -160,6 +160,9 @@ async def test_oci_platform_pin_hears_only_its_platform_and_a_tag_that_moves_bac
         (back,) = await poll(h, poller)
         assert back.kind == "rollback" and "withdrawn" in back.title
         assert upstream_state([amd64_pin], await h.store.list_signals()) == ()
+        (item,) = upstream_state([pin(image=f"{image}@{new_amd64}")], await h.store.list_signals())
+        assert item.kind == "withdrawn" and item.bump_to == f"{image}@{AMD64}"
+        assert item.message.startswith("pinned linux/amd64 manifest 2222222 was withdrawn: tag latest moved")
         (item,) = upstream_state([pin(image=f"{image}@{changed.id[7:]}")], await h.store.list_signals())
         assert item.kind == "withdrawn" and item.bump_to == f"{image}@{digest_b}"
 
