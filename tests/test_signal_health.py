@@ -65,9 +65,9 @@ async def test_empty_signals_pane_names_each_failing_source(tmp_path: Path):
             assert set(failing) == {"✖ html", "✖ json", "✖ down"}
             assert "not an RSS or Atom feed" in failing["✖ html"]
             assert "500" in failing["✖ down"]
-            assert all("next poll in" in line for line in failing.values())
+            assert all(" · next poll in " in line for line in failing.values())
             (healthy,) = [line for line in lines[1:] if line.startswith("✔")]
-            assert healthy.startswith("✔ blog: polled 0s ago · next poll in")
+            assert healthy.startswith("✔ blog: polled just now · next poll in ")
             assert str(pane.border_subtitle) == "1 of 4 sources healthy"
 
 

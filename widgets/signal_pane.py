@@ -123,8 +123,10 @@ class SignalPane(Pane):
 
     def _set_state(self, status: SourceStatus) -> None:
         # an empty pane says why: each source, failing and why or polled when, and when it polls next
-        if status.state is PaneState.EMPTY and self._latest is not None and self._latest.signal_sources:
-            lines = [describe_source(s, self._clock()) for s in self._latest.signal_sources]
+        sources = self._latest.signal_sources if self._latest is not None else ()
+        offline = all(s.message.startswith("offline since") for s in sources)  # said once, above
+        if status.state is PaneState.EMPTY and sources and not offline:
+            lines = [describe_source(s, self._clock()) for s in sources]
             status = replace(status, message="\n".join([status.message, *lines]))
         super()._set_state(status)
 

@@ -282,22 +282,30 @@ def limited(state: SignalSourceState) -> bool:
 def describe_source(state: SignalSourceState, now: float | None = None) -> str:
     """One source's health in one line: failing and why, or polled when; next poll when.
 
-    Times are wall-clock (HH:MM), or with `now` how long ago and how soon (`polled 3m ago · next in 12m`).
+    Times are wall-clock (HH:MM), or with `now` how long ago and how soon (`polled 3m ago · next poll in
+    12m`).
     """
 
     def ago(when: float) -> str:
-        return clock_time(when) if now is None else f"{_span(now - when)} ago"
+        if now is None:
+            return clock_time(when)
+        return "just now" if now - when < 60 else f"{_span(now - when)} ago"
 
     polled = f"polled {ago(state.last_ok)}" if state.last_ok is not None else "not polled yet"
     due = ""
     if state.next_poll:
-        soon = clock_time(state.next_poll) if now is None else f"in {_span(state.next_poll - now)}"
+        soon = clock_time(state.next_poll) if now is None else _soon(state.next_poll - now)
         due = f" · next poll {soon}"
     if state.ok:
         return f"✔ {state.label}: {polled}{due}"
     mark = "…" if limited(state) else "✖"
     last = f" (last {polled})" if state.last_ok is not None else ""
     return f"{mark} {state.label}: {state.message}{last}{due}"
+
+
+def _soon(seconds: float) -> str:
+    # jitter moves a poll by seconds: to a person, anything under a minute is one thing
+    return "within a minute" if seconds < 60 else f"in {_span(seconds)}"
 
 
 def _span(seconds: float) -> str:

@@ -139,6 +139,9 @@ class ModelScopeSource:
         )
         if fetched.not_modified:
             return []
+        if fetched.status == 404:  # the tags and licence are still worth reading
+            ctx.problem = f"404: branch {self.branch} of {repo} not found on ModelScope; set revision"
+            return []
         if fetched.status != 200:
             raise fetched.fail()
         data = _envelope(fetched)
