@@ -7,6 +7,9 @@ final). No downgrade is ever offered as a bump.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from console.config import PypiSignal
@@ -137,3 +140,29 @@ def test_no_downgrade_is_ever_offered(pinned, candidates):
         for c in candidates
     ]
     assert engine_news(vllm_pin(pinned, "include"), signals) == []
+
+
+async def test_a_real_pypi_page_with_a_pre_release_then_its_yank(tmp_path):
+    page = json.loads((Path(__file__).parent / "captures" / "upstream" / "pypi-poetry-core.json").read_text())
+
+    def with_release(version: str, yanked: bool = False) -> dict:
+        files = [
+            f | {"filename": f["filename"].replace("2.1.3", version), "yanked": "broken" if yanked else False}
+            for f in page["files"]
+            if "2.1.3" in f["filename"]
+        ]
+        return page | {"files": page["files"] + files, "versions": [*page["versions"], version]}
+
+    async with harness(tmp_path) as h:
+        h.server.json("/simple/poetry-core/", page, headers=SIMPLE)
+        poller = h.poller(
+            PypiSource(PypiSignal(source="pypi", project="poetry-core", index_url=h.server.url), 900.0)
+        )
+        baseline = await h.poll(poller)
+        assert sorted(s.id for s in baseline) == ["release:1.5.0", "release:2.1.3"]
+        h.server.json("/simple/poetry-core/", with_release("2.2.0b1"), headers=SIMPLE)
+        (beta,) = await h.poll(poller)
+        assert (beta.kind, beta.state) == ("pre-release", SignalState.ACKNOWLEDGED)
+        h.server.json("/simple/poetry-core/", with_release("2.2.0b1", yanked=True), headers=SIMPLE)
+        (yank,) = await h.poll(poller)
+        assert (yank.id, yank.title) == ("yanked:2.2.0b1", "poetry-core 2.2.0b1 was yanked (pre-release)")

@@ -213,3 +213,20 @@ async def test_github_branch_and_tag_move_back(tmp_path):
             "PyGithub/PyGithub integrations moved back to d60943d: e5b8c3a withdrawn",
             "PyGithub/PyGithub tag v2.5.0 moved back to d60943d: e5b8c3a withdrawn",
         ]
+
+
+async def test_gating_that_flips_back_and_again_is_told_each_time(tmp_path):
+    async with harness(tmp_path) as h:
+        source = HuggingFaceSource(HuggingFaceSignal(source="huggingface", repo=REPO), 900.0, h.server.url)
+        poller = h.poller(source)
+        titles = []
+        for gated in (False, "manual", False, "manual"):
+            h.server.json(INFO, model_info(SHA_A, gated=gated))
+            titles += [s.title for s in await poll(h, poller)]
+        assert titles[1:] == [
+            f"{REPO} gating changed: no -> manual",
+            f"{REPO} gating back to no: manual withdrawn",
+            f"{REPO} gating back to manual: no withdrawn",
+        ]
+        (item,) = upstream_state([pin(revision=SHA_A)], await h.store.list_signals())
+        assert item.kind == "gated" and item.message == "gating changed: no->manual"
