@@ -100,7 +100,7 @@ class SignalPane(Pane):
 
     @staticmethod
     def _health(sources: Sequence[SignalSourceState]) -> str:
-        """` · ⚠ label: why (+2 failing)`: the first source in trouble, and how many more; '' if none."""
+        """` · ⚠ label: why (+2 more)`: a failing source first, and how many more are in trouble."""
         troubled = [s for s in sources if not s.ok]
         if not troubled:
             return ""
@@ -108,7 +108,7 @@ class SignalPane(Pane):
         if len(offline) == len(sources):
             return f" · ⚠ {offline[0].message.split(' (')[0]}"  # one line for all, not one per source
         failing = [s for s in troubled if not limited(s)] or troubled
-        more = f" (+{len(troubled) - 1} failing)" if len(troubled) > 1 else ""
+        more = f" (+{len(troubled) - 1} more)" if len(troubled) > 1 else ""
         # the message may quote a server's words: never let them be read as markup
         return f" · ⚠ {escape(failing[0].label)}: {escape(failing[0].message)}{more}"
 
