@@ -8,13 +8,14 @@ next start by reading the backend.
 
 from __future__ import annotations
 
-import getpass
-import os
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 
+from console import owner as consoles
 from console.config import (
     Config,
     EnvoyBackend,
@@ -40,7 +41,15 @@ from console.control import (
     to_journal,
 )
 from console.model import EndpointRecord, RouteState, RouteTarget
-from console.store import AuditOutcome, Store
+from console.operator import Operator, current_operator, refusal
+from console.pins import PinsError, load_pins
+from console.store import AuditEntry, AuditOutcome, Lease, Store
+
+LEASE_TTL = 60.0  # a route's lease outlives any one action; a killed console's is taken over at once
+LEASE_WAIT = 3.0  # how long a confirmation waits for another console's action on the route to finish
+LEASE_POLL = 0.1
+FOREIGN_INTENT_AGE = 900.0  # an intent from a console on another host is settled once this old
+PARTIAL = "partially applied"
 
 
 class Action(StrEnum):
@@ -65,23 +74,6 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
-class Operator:
-    user: str  # the person: the sudo caller when run through sudo
-    login: str  # the OS user the console runs as
-    ssh_client: str | None = None
-
-    @property
-    def journal_name(self) -> str:
-        return self.user if self.user == self.login else f"{self.user} (sudo as {self.login})"
-
-
-def current_operator(env: Mapping[str, str] = os.environ) -> Operator:
-    login = getpass.getuser()
-    ssh = (env.get("SSH_CLIENT") or env.get("SSH_CONNECTION") or "").split()
-    return Operator(user=env.get("SUDO_USER") or login, login=login, ssh_client=ssh[0] if ssh else None)
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
     """What an action would do, shown before anything is sent."""
 
@@ -97,6 +89,7 @@ class Plan:
     blocked: str = ""  # non-empty: valid, but this console may not confirm it (read-only, operators)
     needs_typing: bool = False
     undo_of: int | None = None
+    notes: tuple[str, ...] = ()  # the backend's warnings about this plan
 
     @property
     def title(self) -> str:
@@ -229,6 +222,65 @@ def plan_drain(route: Route, current: RouteState, endpoint: str, has_states: boo
     return _resplit(current, new), ""
 
 
+def settle(entry: AuditEntry, state: RouteState, when: str) -> tuple[AuditOutcome, str] | None:
+    """An entry's outcome from what its backend shows now: the planned split, or still the old one."""
+    if same_split(state, from_journal(state, entry.after)):
+        return AuditOutcome.OK, f"{when}: backend shows the planned split ({describe(state)})"
+    if same_split(state, from_journal(state, entry.before)):
+        return AuditOutcome.FAILED, f"{when}: not applied; backend shows {describe(state)}"
+    return None
+
+
+def settle_pin_bump(entry: AuditEntry) -> tuple[AuditOutcome, str]:
+    """A pin bump's outcome from its lock file: the intended value written, or the old one still there."""
+    path = Path(entry.backend.removeprefix("lockfile:"))
+    name = str(entry.after.get("pin") or entry.route.removeprefix("pin:"))
+    field = next((k for k in entry.after if k != "pin"), None)
+    if field is None:
+        return AuditOutcome.UNKNOWN, "reconciled at start: the journal does not say which field was bumped"
+    try:
+        pin = next((p for p in load_pins(path) if p.name == name), None)
+    except PinsError as exc:
+        return AuditOutcome.UNKNOWN, f"reconciled at start: cannot read the lock file: {exc}"
+    if pin is None:
+        return AuditOutcome.UNKNOWN, f"reconciled at start: {path} has no pin {name}"
+    value = getattr(pin, field, None)
+    if value == entry.after.get(field):
+        return AuditOutcome.OK, f"reconciled at start: {path.name} holds the bumped {field} {value}"
+    if value == entry.before.get(field):
+        return AuditOutcome.FAILED, f"reconciled at start: not written; {path.name} still holds {value}"
+    return AuditOutcome.UNKNOWN, f"reconciled at start: {path.name} holds {value}, neither before nor after"
+
+
+def applied_changes(before: RouteState, after: RouteState, now: RouteState) -> str:
+    """Which of a plan's target changes landed and which did not, e.g. `applied chat-b 10 -> 20; not
+    applied chat-a 90 -> 80`."""
+    old = {t.endpoint: t for t in before.targets}
+    landed, missing = [], []
+    current = {t.endpoint: t for t in now.targets}
+    for target in after.targets:
+        was = old.get(target.endpoint)
+        if was is None or (was.weight, was.state) == (target.weight, target.state):
+            continue
+        change = f"{target.endpoint} {_weight(was)} -> {_weight(target)}"
+        seen = current.get(target.endpoint)
+        (
+            landed
+            if seen is not None and (seen.weight, seen.state) == (target.weight, target.state)
+            else missing
+        ).append(change)
+    parts = [f"applied {', '.join(landed)}" if landed else "applied nothing of the plan"]
+    if missing:
+        parts.append(f"not applied {', '.join(missing)}")
+    return "; ".join(parts)
+
+
+def _held(lease: Lease) -> str:
+    who = consoles.parse(lease.owner)
+    since = time.strftime("%H:%M:%S", time.localtime(lease.since))
+    return f"is being changed in {lease.operator}'s console ({who or lease.owner}) since {since}"
+
+
 def moved(before: RouteState, after: RouteState) -> int:
     old, new = shares(before), shares(after)
     return sum(max(0, new.get(n, 0) - old.get(n, 0)) for n in set(old) | set(new))
@@ -252,21 +304,11 @@ def build_backend(route: RouteConfig, pinned_image: PinnedImage | None = None) -
 
         return Envoy(route.name, backend, route.targets, route.stable, route.protected)
     if isinstance(backend, KubernetesBackend):
-        from console.control.kubernetes import PATHS, ArgoRollout, DeploymentRollout, KubernetesRoute
+        from console.control.kubernetes import route_for
 
-        if backend.resource == "deployment":
-            stable = route.stable
-            pinned = (lambda: pinned_image(stable)) if pinned_image is not None else None
-            return DeploymentRollout(
-                route.name, backend, route.targets, route.stable, route.protected, pinned_image=pinned
-            )
-        if backend.resource == "argo-rollout":
-            return ArgoRollout(route.name, backend, route.targets, route.stable, route.protected)
-        if backend.resource in PATHS:
-            return KubernetesRoute(route.name, backend, route.targets, route.stable, route.protected)
-        from console.control.unsupported import UnsupportedBackend
-
-        return UnsupportedBackend(route.name, f"kubernetes {backend.resource}", route.targets, route.stable)
+        stable = route.stable
+        pinned = (lambda: pinned_image(stable)) if pinned_image is not None else None
+        return route_for(route.name, backend, route.targets, route.stable, route.protected, pinned)
     if isinstance(backend, WebhookBackend):
         from console.control.webhook import WebhookRoute
 
@@ -325,6 +367,7 @@ class Actions:
         operators: list[str] | tuple[str, ...] = (),
         operator: Operator | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        console: consoles.ConsoleId | None = None,
     ) -> None:
         self.routes = dict(routes)
         self.store = store
@@ -332,6 +375,7 @@ class Actions:
         self.operators = tuple(operators)
         self.operator = operator or current_operator()
         self._clock = clock
+        self.console = console or consoles.this_console()
 
     def route_of(self, endpoint: str | None) -> Route | None:
         """The route an endpoint is a target of (or the route of that name)."""
@@ -343,17 +387,31 @@ class Actions:
 
     def may_act(self) -> str:
         """Why this console may not confirm actions, or "" when it may."""
-        if self.read_only:
-            return "read-only: actions are off (--read-only or console.read_only)"
-        if self.operators and self.operator.user not in self.operators:
-            return (
-                f"{self.operator.user} is not in console.operators; you can see the plan but not confirm it"
-            )
-        return ""
+        reason = refusal(
+            self.operator,
+            self.operators,
+            "read-only: actions are off (--read-only or console.read_only)" if self.read_only else "",
+        )
+        if reason.startswith("not an operator"):
+            return f"{reason}; you can see the plan but not confirm it"
+        return reason
 
     async def read(self, route: Route) -> RouteState:
-        state = await route.backend.read()
+        return self._placed(route, await route.backend.read())
+
+    @staticmethod
+    def _placed(route: Route, state: RouteState) -> RouteState:
         return replace(reorder(state, list(route.endpoints)), name=route.name, protected=route.protected)
+
+    async def _read_back(self, route: Route, after: RouteState) -> tuple[RouteState, str]:
+        """The route after applying, and why it is not as planned ("" when it is). Backends whose
+        controller moves the traffic (`settle`) are waited for and judged by what that system reports."""
+        settle = getattr(route.backend, "settle", None)
+        if settle is None:
+            state = await self.read(route)
+            return state, "" if same_split(state, after) else "not the planned split"
+        state, problem = await settle(after)
+        return self._placed(route, state), problem
 
     async def read_all(self) -> tuple[tuple[RouteState, ...], dict[str, str]]:
         """Every route as its backend holds it now, and the routes that could not be read (why)."""
@@ -425,13 +483,23 @@ class Actions:
             blocked=blocked,
             needs_typing=needs_typing,
             undo_of=undo_of,
+            notes=check.notes,
         )
 
     async def _plan_undo(self, route: Route, current: RouteState) -> tuple[RouteState, str, int | None]:
-        done = [e for e in await self.store.audit_entries(route=route.name) if e.outcome is AuditOutcome.OK]
+        done = [
+            e
+            for e in await self.store.audit_entries(route=route.name)
+            if e.outcome is AuditOutcome.OK or (e.outcome is not AuditOutcome.INTENT and PARTIAL in e.detail)
+        ]
         if not done:
             return current, f"nothing to undo: no completed action on {route.name} in the journal", None
         last = done[0]
+        if PARTIAL in last.detail:
+            before = from_journal(current, last.before)
+            if same_split(current, before):
+                return current, f"nothing to restore: {route.name} is back at {describe(current)}", last.id
+            return before, "", last.id
         if not same_split(current, from_journal(current, last.after)):
             return (
                 current,
@@ -459,11 +527,37 @@ class Actions:
             action=action,
             before=to_journal(plan.before),
             after=to_journal(plan.after),
+            owner=self.console.token,
         )
         journalled = self._clock()
         if blocked:
             await self.store.journal_outcome(entry, AuditOutcome.REFUSED, blocked)
             return Outcome(OutcomeKind.REFUSED, blocked, entry_id=entry)
+        holder = await self._lease(route)
+        if holder is not None:
+            message = f"nothing applied: {route.name} {_held(holder)}; try again once it has finished"
+            await self.store.journal_outcome(entry, AuditOutcome.REFUSED, message)
+            return Outcome(OutcomeKind.REFUSED, message, entry_id=entry)
+        try:
+            return await self._under_lease(plan, entry, start, journalled)
+        finally:
+            await self.store.release_lease(route.name, self.console.token)
+
+    async def _lease(self, route: Route) -> Lease | None:
+        """Take the route's lease, waiting briefly while another console's action on it finishes."""
+        waited = 0.0
+        while True:
+            holder = await self.store.take_lease(
+                route.name, self.console.token, self.operator.journal_name, LEASE_TTL, consoles.alive
+            )
+            if holder is None or waited >= LEASE_WAIT:
+                return holder
+            await asyncio.sleep(LEASE_POLL)
+            waited += LEASE_POLL
+
+    async def _under_lease(self, plan: Plan, entry: int, start: float, journalled: float) -> Outcome:
+        """Re-read, apply, verify: with the lease held, the stale-plan check and the apply are one step."""
+        route = plan.route
         try:
             now = await self.read(route)
         except ControlError as exc:
@@ -484,7 +578,7 @@ class Actions:
             return await self._after_failure(plan, entry, exc, start)
         applied = self._clock()
         try:
-            state = await self.read(route)
+            state, problem = await self._read_back(route, plan.after)
         except ControlError as exc:
             message = f"applied, but reading {route.name} back failed: {exc}"
             await self.store.journal_outcome(entry, AuditOutcome.UNKNOWN, message)
@@ -496,14 +590,16 @@ class Actions:
             "apply_ms": (applied - reread) * 1000,
             "verify_ms": (verified - applied) * 1000,
         }
-        if same_split(state, plan.after):
+        if not problem:
             message = f"{plan.title}: done; {route.name} is now {describe(state)}"
+            if plan.notes:
+                message += "; " + "; ".join(plan.notes)
             await self.store.journal_outcome(entry, AuditOutcome.OK, f"verified: {describe(state)}")
             timings["journal_outcome_ms"] = (self._clock() - verified) * 1000
             return Outcome(OutcomeKind.OK, message, state, entry, (verified - start) * 1000, timings=timings)
         message = (
             f"MISMATCH after {plan.title.lower()}: {route.backend.label} shows {describe(state)},"
-            f" planned {describe(plan.after)}"
+            f" planned {describe(plan.after)}: {problem}"
         )
         await self.store.journal_outcome(entry, AuditOutcome.FAILED, message)
         return Outcome(OutcomeKind.FAILED, message, state, entry, (verified - start) * 1000, timings=timings)
@@ -520,44 +616,71 @@ class Actions:
             await self.store.journal_outcome(entry, AuditOutcome.REFUSED, message)
             return Outcome(OutcomeKind.STALE, message, state, entry, (self._clock() - start) * 1000)
         kind = OutcomeKind.FAILED if state is not None else OutcomeKind.UNKNOWN
+        if state is not None and same_split(state, plan.after):
+            where = f"yet {route.name} shows the planned split ({describe(state)})"
+        elif state is not None and not same_split(state, plan.before):
+            # a timeout or a broken connection part-way: say exactly what landed, and how to go back
+            where = (
+                f"{PARTIAL}: {applied_changes(plan.before, plan.after, state)}; it is now {describe(state)};"
+                f" U plans the restore to {describe(plan.before)}"
+            )
         message = f"{plan.title} failed: {exc}; {where}"
         await self.store.journal_outcome(entry, AuditOutcome(kind.value), message)
         return Outcome(kind, message, state, entry, (self._clock() - start) * 1000)
 
-    async def reconcile(self) -> list[str]:
-        """Settle journal entries left at `intent` by a crash, by reading each route's backend."""
+    async def reconcile(self, lock_files: Mapping[str, Path] | None = None) -> list[str]:
+        """Settle journal entries a crash left at `intent`, by reading each route's backend (or, for a pin
+        bump, the lock file). An entry whose console still runs is its own: it is left alone and said to be
+        in progress there."""
         settled = []
         for entry in await self.store.pending_intents():
-            route = self.routes.get(entry.route)
-            if route is None:
-                outcome, detail = (
-                    AuditOutcome.UNKNOWN,
-                    "reconciled at start: the route is no longer configured",
-                )
+            if entry.owner and entry.owner != self.console.token:
+                running = consoles.alive(entry.owner)
+                foreign_and_fresh = running is None and self.store.clock() - entry.ts < FOREIGN_INTENT_AGE
+                if running or foreign_and_fresh:
+                    who = consoles.parse(entry.owner) or entry.owner
+                    settled.append(
+                        f"audit #{entry.id} ({entry.action} on {entry.route}): in progress in"
+                        f" {entry.operator}'s console ({who})"
+                    )
+                    continue
+            if entry.route.startswith("pin:"):
+                outcome, detail = await asyncio.to_thread(settle_pin_bump, entry)
             else:
-                try:
-                    state = await self.read(route)
-                except ControlError as exc:
-                    outcome, detail = AuditOutcome.UNKNOWN, f"reconciled at start: cannot read backend: {exc}"
-                else:
-                    if same_split(state, from_journal(state, entry.after)):
-                        outcome, detail = (
-                            AuditOutcome.OK,
-                            f"reconciled at start: backend shows the planned split ({describe(state)})",
-                        )
-                    elif same_split(state, from_journal(state, entry.before)):
-                        outcome, detail = (
-                            AuditOutcome.FAILED,
-                            f"reconciled at start: not applied; backend shows {describe(state)}",
-                        )
-                    else:
-                        outcome, detail = (
-                            AuditOutcome.UNKNOWN,
-                            f"reconciled at start: backend shows {describe(state)}, neither before nor after",
-                        )
+                outcome, detail = await self._settle_route(entry)
             await self.store.journal_outcome(entry.id, outcome, detail)
             settled.append(f"audit #{entry.id} ({entry.action} on {entry.route}): {outcome.value}; {detail}")
         return settled
+
+    async def _settle_route(self, entry: AuditEntry) -> tuple[AuditOutcome, str]:
+        route = self.routes.get(entry.route)
+        if route is None:
+            return AuditOutcome.UNKNOWN, "reconciled at start: the route is no longer configured"
+        try:
+            state = await self.read(route)
+        except ControlError as exc:
+            return AuditOutcome.UNKNOWN, f"reconciled at start: cannot read backend: {exc}"
+        settled = settle(entry, state, "reconciled at start")
+        if settled is not None:
+            return settled
+        return (
+            AuditOutcome.UNKNOWN,
+            f"reconciled at start: backend shows {describe(state)}, neither before nor after",
+        )
+
+    async def recheck(self, route: Route, state: RouteState) -> list[str]:
+        """Settle the route's 'unknown' entries whose console is gone, now that its backend answers."""
+        found = []
+        for entry in await self.store.unknown_entries(route.name):
+            if entry.owner and entry.owner != self.console.token and consoles.alive(entry.owner):
+                continue
+            settled = settle(entry, state, "checked again")
+            if settled is None:
+                continue
+            outcome, detail = settled
+            await self.store.journal_outcome(entry.id, outcome, f"{entry.detail} | {detail}")
+            found.append(f"audit #{entry.id} ({entry.action} on {entry.route}): {outcome.value}; {detail}")
+        return found
 
     async def close(self) -> None:
         for route in self.routes.values():

@@ -8,6 +8,7 @@ import gc
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import ClassVar
 
 from textual import on, work
@@ -160,8 +161,12 @@ class FleetdeckApp(App[None]):
     ]
     # keys handled by the widgets themselves, listed so the help is complete
     TABLE_KEYS: ClassVar[list[tuple[str, str]]] = [
-        ("↑ ↓ PgUp PgDn Home End", "move in the pane's table"),
-        ("← →", "scroll the pane's table sideways"),
+        ("↑ ↓ PgUp PgDn", "move in the pane's table"),
+        ("ctrl+home ctrl+end", "to the table's first / last row"),
+        (
+            "← → Home End",
+            "the pane's other columns, one at a time (the name stays); Home / End: first / last",
+        ),
     ]
 
     def get_default_screen(self) -> Screen[None]:
@@ -177,7 +182,7 @@ class FleetdeckApp(App[None]):
         self.panes: list[Pane] = [
             GpuPane(),
             EndpointPane(),
-            PinPane(read_only=self.runtime.read_only),
+            PinPane(),
             SignalPane(runtime.clock),
         ]
         runtime.listeners.append(self._runtime_changed)
@@ -185,13 +190,18 @@ class FleetdeckApp(App[None]):
             lambda breach, outcome: self.post_message(GuardBreached(breach, outcome))
         )
         self.last_outcome: Outcome | None = None
+        self.last_muted: str | None = None  # the source u would unmute
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
-        if driver.__name__ == "LinuxDriver":  # POSIX; a TEXTUAL_DRIVER or Windows driver is kept
+        if driver.__name__ == "LinuxDriver":  # POSIX; another TEXTUAL_DRIVER or Windows driver is kept
             from widgets.driver import HangupSafeDriver
 
             return HangupSafeDriver
+        if driver.__name__ == "WebDriver":  # under `fleetdeck serve`, writing to a pipe
+            from widgets.driver import PipeSafeWebDriver
+
+            return PipeSafeWebDriver
         return driver
 
     def get_line_filters(self) -> Sequence[LineFilter]:
@@ -248,8 +258,27 @@ class FleetdeckApp(App[None]):
         except StoreError as exc:
             self.exit(return_code=2, message=f"fleetdeck: {exc}")
             return
-        for line in self.runtime.reconciled:
-            self.notify(line, title="Audit journal reconciled", severity="warning", timeout=30, markup=False)
+        except Exception as exc:  # noqa: BLE001 -- said on every pane, never a console loading for ever
+            self.runtime.fail_start(exc)
+            return
+        reconciled = self.runtime.reconciled
+        if len(reconciled) == 1:
+            self.notify(
+                reconciled[0], title="Audit journal reconciled", severity="warning", timeout=30, markup=False
+            )
+        elif reconciled:
+            # one note however many a crash left: the lines themselves are in `fleetdeck audit`
+            self.notify(
+                f"{len(reconciled)} journal entries settled or found in progress at start; first:"
+                f" {reconciled[0]}. `fleetdeck audit` lists them all.",
+                title="Audit journal reconciled",
+                severity="warning",
+                timeout=30,
+                markup=False,
+            )
+        if self.runtime.journal_note:
+            self.notify(self.runtime.journal_note, title="The demo's journal is temporary", timeout=15,
+                        markup=False)  # fmt: skip
         for route, error in self.runtime.route_errors.items():
             self.notify(
                 error, title=f"Route {route} cannot be read", severity="error", timeout=30, markup=False
@@ -382,11 +411,19 @@ class FleetdeckApp(App[None]):
 
     @on(SignalPane.StateRequested)
     async def _signal_state(self, message: SignalPane.StateRequested) -> None:
+        if message.action != "undo":
+            self.last_muted = None  # u takes back a mute only right after it
         if message.action == "acknowledge":
             await self.runtime.set_signal_state(message.source, message.signal_id, SignalState.ACKNOWLEDGED)
         elif message.action == "mute":
             await self.runtime.mute_source(message.source)
-            self.notify(f"Muted {message.source}", timeout=3)
+            self.last_muted = message.source
+            undo = self.key_of("signal.undo", "u")
+            self.notify(f"muted {message.source}: {undo} to unmute", timeout=8, markup=False)
+        elif message.action == "undo":
+            await self._undo_signal(message.source, message.signal_id)
+        elif message.action == "unacknowledge":
+            await self._unacknowledge(message.source, message.signal_id)
         elif message.action == "open":
             signal = next(
                 (
@@ -400,6 +437,45 @@ class FleetdeckApp(App[None]):
                 sources = self.runtime.snapshot.signal_sources
                 screen = SignalDetailScreen(signal, sources, self.runtime.clock())
                 self.push_screen(screen, callback=self._signal_detail_closed(signal))
+
+    def key_of(self, binding_id: str, default: str) -> str:
+        """How the key bound to `binding_id` reads now, after any remapping in `[keys]`."""
+        key = self._keymap.get(binding_id, default).split(",")[0].strip()
+        return self.get_key_display(Binding(key, ""))
+
+    async def _undo_signal(self, source: str, signal_id: str) -> None:
+        """u: unmute the source muted just before, else make the selected acknowledged signal new again."""
+        muted, self.last_muted = self.last_muted, None
+        if muted is not None:
+            await self.runtime.unmute_source(muted)
+            self.notify(f"unmuted {muted}", timeout=4, markup=False)
+            return
+        if await self._unacknowledge(source, signal_id, quiet=True):
+            return
+        if self.runtime.muted:
+            palette = self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, ""))
+            self.notify(
+                f"{len(self.runtime.muted)} muted: unmute from the command palette ({palette}, Unmute …)"
+                " or with `fleetdeck signals unmute SOURCE`",
+                title="Nothing to undo here",
+                timeout=8,
+                markup=False,
+            )
+        else:
+            self.notify("nothing to undo: no acknowledged signal selected, no source muted", timeout=4)
+
+    async def _unacknowledge(self, source: str, signal_id: str, quiet: bool = False) -> bool:
+        """Make an acknowledged signal new again; whether there was one to take back."""
+        signal = next(
+            (s for s in self.runtime.snapshot.signals if (s.source, s.id) == (source, signal_id)), None
+        )
+        if signal is None or signal.state is not SignalState.ACKNOWLEDGED:
+            if not quiet:
+                self.notify("the selected signal is not acknowledged", timeout=4)
+            return False
+        await self.runtime.set_signal_state(source, signal_id, SignalState.NEW)
+        self.notify(f"new again: {signal.title}", timeout=4, markup=False)
+        return True
 
     def _signal_detail_closed(self, signal: Signal) -> Callable[[str | None], Awaitable[None]]:
         async def closed(result: str | None) -> None:
@@ -434,7 +510,8 @@ class FleetdeckApp(App[None]):
     def _plan_bump(self, name: str) -> None:
         """Show the plan of moving the pin to what upstream names; nothing is written before y."""
         if self.runtime.read_only:
-            self.notify("Read-only: pin bumps are off", severity="warning")
+            self.notify(self.runtime.read_only_reason, title="Pin bumps are off", severity="warning",
+                        markup=False)  # fmt: skip
             return
         snapshot = self.runtime.snapshot
         candidate = bump_candidate(snapshot.upstream, name)
@@ -467,13 +544,16 @@ class FleetdeckApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act":
-            # gone entirely when read-only, and only live on the Endpoints pane
-            return not self.runtime.read_only and self.shown_pane.pane_id == "endpoints"
+            # only live on the Endpoints pane; when read-only the key still says why nothing happens
+            return self.shown_pane.pane_id == "endpoints"
         return True
 
     def action_act(self, action: str) -> None:
         actions = self.runtime.actions
-        if actions is None or self.runtime.read_only:
+        if self.runtime.read_only:
+            self.notify(self.runtime.read_only_reason, severity="warning", timeout=6, markup=False)
+            return
+        if actions is None:
             return
         endpoint = self.query_one(EndpointPane).selected_key
         if endpoint is not None and endpoint.startswith(ROUTE_KEY):  # the route's own row
@@ -485,7 +565,20 @@ class FleetdeckApp(App[None]):
                 f"{endpoint or 'nothing'} is not a target of any route", severity="warning", timeout=4
             )
             return
+        if self._refuse_read_only_route(route.name):
+            return
         self._plan(Action(action), route.name, endpoint)
+
+    def _refuse_read_only_route(self, name: str) -> bool:
+        """Refuse at once, saying why, an action on a route its backend will not let anyone change."""
+        state = next((r for r in self.runtime.snapshot.routes if r.name == name), None)
+        if state is None or not state.read_only:
+            return False
+        assert self.runtime.actions is not None
+        label = self.runtime.actions.routes[name].backend.label
+        self.notify(f"{name} cannot be changed: {state.read_only} at {label}", severity="warning",
+                    timeout=8, markup=False)  # fmt: skip
+        return True
 
     @work(exclusive=True, group="action-plan", exit_on_error=False)
     async def _plan(
@@ -562,6 +655,7 @@ class FleetdeckApp(App[None]):
         yield SystemCommand(
             "Mute signal source", "Mute the selected signal's source (m)", signals.action_mute
         )
+        yield from self._signal_undo_commands(signals)
         if not self.runtime.read_only and self.runtime.actions and self.runtime.actions.routes:
             for _key, action, title, _name, tooltip in ROUTE_KEYS:
                 yield SystemCommand(
@@ -577,3 +671,17 @@ class FleetdeckApp(App[None]):
         yield SystemCommand("Signal details", "Show the selected signal in full (Enter)", signals.action_open)
         yield SystemCommand("Help", "Show every key binding (?)", self.action_help)
         yield from super().get_system_commands(screen)
+
+    def _signal_undo_commands(self, signals: SignalPane) -> Iterable[SystemCommand]:
+        yield SystemCommand(
+            "Un-acknowledge signal", "Make the selected signal new again", signals.action_unacknowledge
+        )
+        for source in sorted(self.runtime.muted):
+            yield SystemCommand(
+                f"Unmute {source}", "Show this signal source's signals again", partial(self._unmute, source)
+            )
+
+    @work(group="signals", exit_on_error=False)
+    async def _unmute(self, source: str) -> None:
+        await self.runtime.unmute_source(source)
+        self.notify(f"unmuted {source}", timeout=4, markup=False)

@@ -35,6 +35,11 @@ def _utc(ts: float | None) -> str:
 
 
 def _split(side: dict) -> str:
+    """A journal side in words: a route's split, or the pin field a bump moves (`revision 8b1e0d4`)."""
+    if "targets" not in side:
+        return ", ".join(
+            f"{key} {value if value is not None else 'unset'}" for key, value in side.items() if key != "pin"
+        )
     targets = side.get("targets", {})
     return ", ".join(
         f"{name} {value['weight']}" + ("" if value.get("state", "ready") == "ready" else f" {value['state']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from console.config import Config, ConfigError, default_config, discover_config,
 if TYPE_CHECKING:
     from console.runtime import Runtime
 
+PIPE_CLOSED = 141  # the status of a command ended by SIGPIPE, as a shell reports it
 # --color -> the colour system Textual is told to use; read when Textual is imported
 COLOR_SYSTEMS = {"auto": None, "truecolor": "truecolor", "256": "256", "16": "standard", "none": None}
 
@@ -136,10 +138,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--public",
         action="store_true",
-        help="allow a --host other than loopback: there is no authentication, anyone who reaches it watches",
+        help="allow a --host other than loopback: plain HTTP, so put a TLS proxy in front (--url)",
     )
     serve.add_argument(
-        "--allow-actions", action="store_true", help="let browser sessions run actions (default: read-only)"
+        "--allow-actions",
+        action="store_true",
+        help="let browser sessions act, each as the operator its token names (needs --operators-file)",
+    )
+    serve.add_argument(
+        "--operators-file",
+        type=Path,
+        metavar="PATH",
+        help="lines `name token`, one per operator, readable only by you; each opens the URL with theirs",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=_count(1, 256),
+        metavar="N",
+        help="browser sessions open at once, 1 to 256 (default: serve.max_sessions in the config, else 4)",
     )
     serve.add_argument("--demo", action="store_true", help="serve the built-in demo fleet")
     serve.add_argument(
@@ -162,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         help="what to move (default: what upstream names, else revision)",
     )
     bump.add_argument("--yes", action="store_true", help="bump without asking")
+    _signals_parser(commands, common)
     audit = commands.add_parser("audit", parents=[common], help="print the journal of every action attempt")
     audit.add_argument("--route", metavar="NAME", help="only this route")
     audit.add_argument("--since", metavar="TIME", help="from this time on: an age (2h, 7d) or ISO 8601")
@@ -169,6 +186,43 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=500, help="at most this many entries (default 500)")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
+
+
+def _signals_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    signals = commands.add_parser(
+        "signals", parents=[common], help="the signal sources and recent signals; mute, unmute, acknowledge"
+    )
+    signals.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    signals.add_argument(
+        "--limit", type=_count(0, 5_000), default=20, metavar="N", help="recent signals listed (default 20)"
+    )
+    verbs = signals.add_subparsers(dest="signals_command", metavar="SUBCOMMAND")
+    muting_verbs = (("mute", "hide a source's signals"), ("unmute", "show a muted source's signals again"))
+    for verb, what in muting_verbs:
+        muting = verbs.add_parser(verb, parents=[common], help=what)
+        muting.add_argument("source", help="the source, as listed (github:vllm-project/vllm) or its label")
+    for verb, what in (("ack", "acknowledge a signal"), ("unack", "make an acknowledged signal new again")):
+        acking = verbs.add_parser(verb, parents=[common], help=what)
+        acking.add_argument("id", help="the signal's id, as listed")
+        acking.add_argument("--source", help="the signal's source, when two sources have the id")
+
+
+def _signals(args: argparse.Namespace, config: Config) -> int:
+    from console import signals_cli
+    from console.model import SignalState
+    from console.store import StoreError
+
+    db = getattr(args, "db", None) or config.db_path
+    verb = args.signals_command
+    try:
+        if verb in ("mute", "unmute"):
+            return signals_cli.mute(config, db, args.source, verb == "mute")
+        if verb in ("ack", "unack"):
+            state = SignalState.ACKNOWLEDGED if verb == "ack" else SignalState.NEW
+            return signals_cli.acknowledge(db, args.id, args.source, state)
+        return signals_cli.show(config, db, args.json, args.limit)
+    except (signals_cli.SignalsError, StoreError) as exc:
+        return _fail(str(exc))
 
 
 def _audit(args: argparse.Namespace, config: Config) -> int:
@@ -239,18 +293,25 @@ def _serve(args: argparse.Namespace, config: Config, zero: bool, demo: bool) -> 
         return _fail(f"cannot listen on {host!r}: {exc.strerror or exc}")
     if not loopback and not args.public:
         return _fail(
-            f"refusing to serve on {host!r}: not a loopback address, and served consoles have no "
-            "authentication (add --public to serve it anyway)"
+            f"refusing to serve on {host!r}: not a loopback address, and the token would cross the network "
+            "in plain HTTP (add --public to serve it anyway, behind a TLS proxy)"
         )
+    if args.allow_actions and args.operators_file is None:
+        return _fail(
+            "--allow-actions needs to know who acts: add --operators-file PATH, "
+            "a file only you can read with lines `name token`"
+        )
+    try:
+        operators = serve.load_operators(args.operators_file) if args.operators_file else None
+    except ValueError as exc:
+        return _fail(str(exc))
     read_only = getattr(args, "read_only", False) or not args.allow_actions or config.console.read_only
     # the sessions read the file checked here, not whatever they would discover on their own
     config_file = getattr(args, "config", None) or (None if demo or zero else config.source_path)
-    argv = serve.session_argv(
-        demo=demo,
-        read_only=read_only,
-        config=config_file,
-        db=getattr(args, "db", None),
-        color=getattr(args, "color", None),
+    given = {"config": config_file, "db": getattr(args, "db", None), "color": getattr(args, "color", None)}
+    watch = serve.session_command(serve.session_argv(demo=demo, read_only=True, **given))
+    act = (
+        None if read_only else serve.session_command(serve.session_argv(demo=demo, read_only=False, **given))
     )
     try:
         sock = serve.listen(host, port)
@@ -259,19 +320,33 @@ def _serve(args: argparse.Namespace, config: Config, zero: bool, demo: bool) -> 
     port = sock.getsockname()[1]
     # textual-serve appends its own paths (/ws, /static) to this address
     url = args.url.rstrip("/") if args.url else serve.browser_url(host, port)
+    token = serve.launch_token()
+    tokens: dict[str, str | None] = dict(operators) if operators else {token: None}
+    access = serve.Access.build(tokens, url, serve.browser_url(host, port).split("://", 1)[1], port)
     if args.public:
-        who = "watch the fleet and run actions" if not read_only else "watch the fleet"
         print(
-            f"fleetdeck serve: warning: no authentication: anyone who can reach {host}:{port} can {who}",
+            f"fleetdeck serve: warning: plain HTTP on {host}:{port}: whoever can read the traffic can take "
+            "a token; serve it behind a TLS proxy (--url https://...)",
             file=sys.stderr,
             flush=True,
         )
     modes = ", ".join(["read-only" if read_only else "actions allowed", "demo" if demo else "live"])
+    max_sessions = args.max_sessions or config.serve.max_sessions
 
     def ready() -> None:
-        print(f"fleetdeck serve: {url} ({modes})", flush=True)
+        if operators:
+            names = ", ".join(sorted(operators.values()))
+            print(f"fleetdeck serve: {url} ({modes}, {len(operators)} operators)", flush=True)
+            print(
+                f"fleetdeck serve: each operator opens {url}/?token=TOKEN with their own token "
+                f"from {args.operators_file}: {names}",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            print(f"fleetdeck serve: {url}/?token={token} ({modes})", flush=True)
 
-    serve.ConsoleServer(serve.session_command(argv), url).run(sock, ready)
+    serve.ConsoleServer(url, access, watch, act, max_sessions).run(sock, ready)
     return 0
 
 
@@ -312,6 +387,24 @@ def _snapshot(runtime: Runtime, as_json: bool, window: float) -> int:
     return 0 if doc["healthy"] else 1
 
 
+def _quiet_on_closed_pipe(run: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """A reader such as `head` that goes away early ends the command quietly, as SIGPIPE would,
+    instead of in a traceback (the recipe in Python's signal module documentation)."""
+
+    @functools.wraps(run)
+    def guarded(argv: list[str] | None = None) -> int:
+        try:
+            code = run(argv)
+            sys.stdout.flush()  # what is still buffered would otherwise fail at exit, past this handler
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return PIPE_CLOSED
+        return code
+
+    return guarded
+
+
+@_quiet_on_closed_pipe
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
@@ -329,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "audit":
             return _audit(args, _load(config_path)[0])
+        if command == "signals":
+            return _signals(args, _load(config_path)[0])
         demo = command == "demo" or (command in ("snapshot", "serve") and args.demo)
         if demo:
             config, zero = _load(config_path) if config_path else (default_config(), False)

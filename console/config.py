@@ -406,6 +406,11 @@ class ConsoleConfig(_Model):
     """Colour depth; auto follows the terminal, and NO_COLOR is honoured either way."""
 
 
+class ServeConfig(_Model):
+    max_sessions: Annotated[int, Field(ge=1, le=256)] = 4
+    """Browser sessions `fleetdeck serve` keeps open at once, each a console process."""
+
+
 class NvmlGpuSource(_Model):
     source: Literal["nvml"]
     """Local GPUs through NVML."""
@@ -699,23 +704,56 @@ class EnvoyBackend(_Model):
     """Runtime key holding the percent of traffic sent to the non-stable target."""
 
 
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+def backend_ref(text: str) -> tuple[str, str, str | None, str, int | None]:
+    """(group, kind, namespace, name, port) of an HTTPRoute target, `[Kind[.group]/][namespace/]name[:port]`:
+    `qwen-a`, `llm/qwen-a:8000`, `InferencePool.inference.networking.k8s.io/llm/qwen-pool`. Unset: the
+    core group, kind Service, the route's namespace, any port."""
+    rest, port = text, None
+    if ":" in text:
+        rest, _, digits = text.rpartition(":")
+        if not digits.isdigit() or not 1 <= int(digits) <= 65535:
+            raise ValueError(f"{text!r}: the port after ':' must be a number from 1 to 65535")
+        port = int(digits)
+    parts = rest.split("/")
+    if len(parts) > 3 or not all(parts):
+        raise ValueError(f"{text!r} is not [Kind[.group]/][namespace/]name[:port]")
+    kind, group, namespace = "Service", "", None
+    if len(parts) == 3:
+        kind, _, group = parts[0].partition(".")
+    if len(parts) >= 2:
+        namespace = parts[-2]
+    name = parts[-1]
+    for what, value in (("namespace", namespace), ("name", name)):
+        if value is not None and not _K8S_NAME.fullmatch(value):
+            raise ValueError(f"{text!r}: {value!r} is not a Kubernetes {what}")
+    return group, kind, namespace, name, port
+
+
 class KubernetesBackend(_Model):
     kind: Literal["kubernetes"]
     """A Kubernetes object that holds the split (or the rollout)."""
     resource: Literal["deployment", "kserve", "httproute", "argo-rollout"]
     """Which object: a Deployment, a KServe InferenceService, a Gateway API HTTPRoute or an Argo Rollout."""
-    namespace: Name = "default"
-    """Namespace of the object."""
+    namespace: Name | None = None
+    """Namespace of the object; unset means the kubeconfig context's namespace (in a pod, its own), else
+    "default"."""
     name: Name
     """Name of the object."""
     rule: Annotated[int, Field(ge=0)] = 0
-    """HTTPRoute only: index of the rule whose backendRefs carry the weights."""
+    """HTTPRoute only: the rule whose split is shown when the rules that reference the targets disagree
+    (every such rule is read, changed and verified)."""
     kubeconfig: ConfigPath | None = None
-    """Kubeconfig file; unset means $KUBECONFIG, else ~/.kube/config."""
+    """Kubeconfig file; unset means $KUBECONFIG (every file of the list, merged), else ~/.kube/config."""
     context: NonEmptyStr | None = None
     """Kubeconfig context; unset means its current context."""
     in_cluster: bool = False
     """Use the pod's service account instead of a kubeconfig."""
+    token_env: EnvName | None = None
+    """Environment variable holding a bearer token; it replaces the kubeconfig user's credentials (for
+    clusters whose kubeconfig runs an exec plugin, as EKS and GKE do)."""
     rollback_to: Literal["previous", "pin"] = "previous"
     """Deployment only: R goes to the previous ReplicaSet (as kubectl rollout undo) or to the image pinned
     for the stable endpoint's pin."""
@@ -842,6 +880,12 @@ class RouteConfig(_Model):
             problems.append(("step", f"step {self.step} is larger than max_step {self.max_step}"))
         if isinstance(self.backend, EnvoyBackend) and len(self.targets) != 2:
             problems.append(("targets", "an envoy route needs exactly two targets"))
+        if isinstance(self.backend, KubernetesBackend) and self.backend.resource == "httproute":
+            for endpoint, ref in self.targets.items():
+                try:
+                    backend_ref(ref)
+                except ValueError as exc:
+                    problems.append((f"targets.{_key(endpoint)}", str(exc)))
         if problems:
             raise _problems(*problems)
         return self
@@ -861,6 +905,8 @@ DEFAULT_SIGNALS: tuple[dict[str, str], ...] = (
 class Config(_Model):
     console: ConsoleConfig = ConsoleConfig()
     """Console behaviour, refresh intervals and store."""
+    serve: ServeConfig = ServeConfig()
+    """`fleetdeck serve`: the console in a browser."""
     keys: dict[BindingId, KeyList] = {}
     """Key remapping: binding id -> key(s), e.g. "app.quit" = "q,ctrl+q"."""
     gpus: list[GpuSource] = []

@@ -7,7 +7,6 @@ Tokens travel only in request headers; no message here ever includes a header.
 from __future__ import annotations
 
 import email.utils
-import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -17,10 +16,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from console import net
 from console.store import Store
 
 DEFAULT_BACKOFF = 60.0  # GitHub asks for at least a minute when a limit names no reset
-MAX_BODY = 16 * 1024 * 1024
+MAX_BODY = net.API_MAX  # decoded bytes
+DEADLINE = net.API_DEADLINE  # seconds for one whole exchange
 USER_AGENT = "fleetdeck (+https://pypi.org/project/fleetdeck/)"  # GitHub refuses requests without one
 
 
@@ -67,8 +68,8 @@ class Fetched:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.content)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return net.loads(self.content)
+        except ValueError as exc:
             raise UpstreamError(f"{self.url}: not valid JSON ({_first_line(exc)})") from None
 
     def fail(self, what: str = "") -> UpstreamError:
@@ -176,27 +177,27 @@ class PoliteClient:
                 if modified:
                     send["If-Modified-Since"] = modified
         try:
-            async with self.client.stream(
+            response = await net.fetch(
+                self.client,
                 method,
                 url,
+                limit=MAX_BODY,
+                deadline=DEADLINE,
                 headers=send,
+                auth=auth,
                 content=content,
-                auth=auth or httpx.USE_CLIENT_DEFAULT,
-                follow_redirects=False,
-            ) as response:
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BODY:
-                        raise UpstreamError(f"{url}: response larger than {MAX_BODY // 2**20} MiB")
-                content = bytes(body)
+            )
+        except net.TooLarge:
+            raise UpstreamError(f"{url}: response larger than {MAX_BODY // 2**20} MiB") from None
+        except net.ReadFailed as exc:
+            raise UpstreamError(f"{url}: {exc}") from None
         except httpx.TransportError as exc:
             raise Unreachable(f"{_host(url)}: {_transport_reason(exc)}") from None
         now = self.clock()
         until = rate_limit(response.status_code, response.headers, now)
         if until is not None and response.status_code in (403, 429, 503):
             raise RateLimited(f"{_host(url)}: rate-limited until {clock_time(until)}", until)
-        fetched = Fetched(url, response.status_code, response.headers, content, until)
+        fetched = Fetched(url, response.status_code, response.headers, response.content, until)
         if conditional and method == "GET" and response.status_code == 200:
             await self.store.set_validator(
                 url, response.headers.get("etag"), response.headers.get("last-modified")

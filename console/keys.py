@@ -15,6 +15,7 @@ BINDING_IDS: dict[str, str] = {
     "gpu.processes.close": "close the GPU view",
     "signal.acknowledge": "acknowledge the selected signal",
     "signal.mute": "mute the selected signal's source",
+    "signal.undo": "unmute the source just muted, else make the selected signal new again",
     "route.rollback": "roll the selected route back to its stable target",
     "route.shift_toward": "shift one step of traffic toward the selected target",
     "route.shift_away": "shift one step of traffic away from the selected target",

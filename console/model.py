@@ -136,6 +136,7 @@ class EndpointRecord:
     uptime_24h: float | None = None  # 0-1
     ranks: int | None = None  # data-parallel engines or ranks behind the figures; None: not said
     kv_usage_mean: float | None = None  # 0-1, the mean over engines/ranks where kv_usage is the fullest
+    stale_for: float | None = None  # seconds since the last finished probe, once it is overdue
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ class RouteState:
     targets: tuple[RouteTarget, ...] = ()
     protected: bool = False
     revision: str = ""  # what a rollout serves (a Deployment's images); "" for a pure traffic split
+    read_only: str = ""  # why the backend will refuse any change, known before one is tried
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +240,7 @@ class SourceStatus:
 
     state: PaneState
     message: str = ""
+    note: str = ""  # shown beside ready data: a stale source with its age, a source that never started
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
+import glob
 import os
 import re
 import stat
 import tempfile
+import time
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import tomlkit.items
 
 from console import shapes, versions
 from console.model import Drift, EndpointRecord, Pin, Signal, SignalState, Upstream
+from console.owner import this_console
 from console.store import Store
 from console.versions import Prereleases
 
@@ -239,7 +241,7 @@ def render_pins(pins: Sequence[Pin], existing: str | None = None) -> str:
 
 
 NEW_LOCK_MODE = 0o644  # a new lock file, less what the umask takes away: readable like any checked-in file
-TEMP_PREFIX = "."  # temporary files are `.{lock name}.XXXXXXXX.tmp`, so leftovers are recognisable
+TEMP_PREFIX = "."  # temporary files are `.{lock name}.{pid}.XXXXXXXX.tmp`, so leftovers are recognisable
 TEMP_SUFFIX = ".tmp"
 
 
@@ -280,6 +282,41 @@ def _keep_ownership(fd: int, uid: int, gid: int, mode: int) -> str:
     return "; ".join(notes)
 
 
+LEFTOVER_AGE = 60.0  # a temporary file this old was left by a write that died; a live write takes < 1 s
+# `.{lock name}.{pid}.{random}.tmp`, or `.{lock name}.{pid}.tmp` as earlier releases named them
+_TEMP = re.compile(r"\.(?P<name>.+?)\.(?P<pid>\d+)(?:\.[A-Za-z0-9_]+)?\.tmp")
+
+
+def remove_leftovers(path: Path, now: float | None = None) -> list[Path]:
+    """Delete temporary files of fleetdeck's own naming that a killed write left beside `path`."""
+    now = time.time() if now is None else now
+    removed = []
+    for candidate in path.parent.glob(f"{TEMP_PREFIX}{glob.escape(path.name)}.*{TEMP_SUFFIX}"):
+        old = _TEMP.fullmatch(candidate.name)
+        try:
+            info = candidate.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            continue  # never follow or delete what another user or a symlink put there
+        dead = old is not None and old["name"] == path.name and not _running(int(old["pid"]))
+        if dead or now - info.st_mtime > LEFTOVER_AGE:
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_atomic(path: Path, text: str) -> str:
     """Replace `path` with `text` so that a reader, or a crash at any moment, sees the old or the new file.
 
@@ -296,9 +333,13 @@ def write_atomic(path: Path, text: str) -> str:
     except OSError as exc:
         raise PinsError(f"{path}: cannot read: {exc.strerror}") from None
     data = text.encode("utf-8")
+    remove_leftovers(path)
     temp: str | None = None
     try:
-        fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        # the PID in the name tells a leftover of a killed write from one in flight; the random part stays
+        fd, temp = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent
+        )
         try:
             if old is not None and stat.S_ISREG(old.st_mode):
                 note = _keep_ownership(fd, old.st_uid, old.st_gid, stat.S_IMODE(old.st_mode) & 0o777)
@@ -759,21 +800,7 @@ def unseen_warning(pin: Pin, field: str, value: str, found: Iterable[tuple[str, 
 # --- carrying out a bump: journal, write, journal --------------------------------------------------
 
 
-def current_operator(env: Mapping[str, str] = os.environ) -> tuple[str, str | None]:
-    """(user, ssh client address) of whoever runs this process, for the audit journal."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid {os.getuid()}"
-    ssh = env.get("SSH_CLIENT", "").split()
-    return user, ssh[0] if ssh else None
-
-
-def may_act(operator: str, operators: Sequence[str]) -> bool:
-    """Whether `operator` may bump pins: anyone when the config names no operators."""
-    return not operators or operator in operators
-
-
+# set by `fleetdeck serve` for a browser session: the operator its token names, in place of the OS user
 async def execute_bump(
     store: Store, path: Path, bump: PinBump, operator: str, ssh_client: str | None = None
 ) -> Pin:
@@ -787,6 +814,7 @@ async def execute_bump(
         action="pin.bump",
         before=before,
         after=after,
+        owner=this_console().token,
     )
     try:
         bumped, note = await asyncio.to_thread(bump_lock, path, bump)

@@ -13,15 +13,14 @@ from typing import Any, TextIO
 
 from console.config import Config
 from console.model import Drift, EndpointRecord, Pin, Upstream
+from console.operator import current_operator, refusal
 from console.pins import (
     BUMP_FIELDS,
     PinsError,
     bump_candidate,
     compute_drift,
-    current_operator,
     execute_bump,
     load_pins,
-    may_act,
     plan_bump,
     short,
     unseen_warning,
@@ -147,9 +146,9 @@ def bump(
     """Plan, confirm, journal, write. Returns 0 when bumped, 1 when declined, 2 when refused."""
     if read_only or config.console.read_only:
         raise PinsError("read-only: pin bumps are off")
-    operator, ssh_client = current_operator()
-    if not may_act(operator, config.console.operators):
-        raise PinsError(f"{operator} is not in console.operators: pin bumps are refused")
+    operator = current_operator()
+    if reason := refusal(operator, config.console.operators):
+        raise PinsError(f"{reason}: pin bumps are refused")
     pins = load_pins(config.pins_path)
     reason = ""
     typed = to is not None
@@ -185,7 +184,9 @@ def bump(
 
     async def run() -> Pin:
         async with await Store.open(db) as store:
-            return await execute_bump(store, config.pins_path, plan, operator, ssh_client)
+            return await execute_bump(
+                store, config.pins_path, plan, operator.journal_name, operator.ssh_client
+            )
 
     kept = _ownership(config.pins_path)
     try:

@@ -4,23 +4,26 @@ snapshot of the fleet. The App is told which pane changed and reads `runtime.sna
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import random
-import ssl
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from console import net
 from console.actions import Action, Actions, Outcome, OutcomeKind, Plan, Route, build_routes, with_routes
 from console.config import Config, DcgmGpuSource, PrometheusGpuSource, resolve_secret
 from console.control import ControlError
 from console.control.demo import DemoBackend
+from console.control.unsupported import BrokenBackend
 from console.demo import DemoFleet
 from console.demo.dcgm_exporter import DemoExporter
 from console.demo.fake_nvml import FakeNvml
@@ -28,9 +31,11 @@ from console.demo.upstream import POLL_EVERY, DemoUpstream
 from console.guard import Breach, Guards
 from console.http import PoliteClient, clock_time
 from console.model import (
+    EndpointRecord,
     FleetSnapshot,
     GpuProcess,
     GpuRecord,
+    Health,
     PaneState,
     Pin,
     Signal,
@@ -38,19 +43,18 @@ from console.model import (
     SourceStatus,
     Upstream,
 )
+from console.operator import current_operator, refusal
 from console.pins import (
     PinBump,
     PinsError,
     compute_drift,
-    current_operator,
     execute_bump,
     load_pins,
-    may_act,
     relate_signals,
     save_pins,
     upstream_state,
 )
-from console.scheduler import Scheduler
+from console.scheduler import Job, Scheduler
 from console.sources.endpoints import (
     LOCAL_PORTS,
     EndpointCollector,
@@ -62,7 +66,7 @@ from console.sources.gpu_board import HISTORY_POINTS, GpuBoard
 from console.sources.gpu_dcgm import DcgmScraper
 from console.sources.gpu_nvml import NvmlCollector
 from console.sources.gpu_prometheus import PrometheusGpuSource as PrometheusCollector
-from console.sources.signals import SignalPoller
+from console.sources.signals import SignalPoller, SignalSource
 from console.sources.signals.configured import build_sources
 from console.store import Store
 
@@ -73,6 +77,11 @@ UPTIME_EVERY = 60.0  # uptime over 1 h and 24 h moves slowly: read it from the s
 SIGNAL_TICK = 30.0  # how often the poller looks for sources that are due; each has its own interval
 LOCAL_GPUS = "this box"
 SIGNALS_SHOWN = 500  # the newest signals read from the store for the pane
+STARTUP_WAIT = 3.0  # seconds start-up waits for first collections; slower sources arrive later
+WATCH_EVERY = 1.0  # how often loading and stale marks are worked out again
+LOADING_NOTE_AFTER = 5.0  # a pane still loading this long says what it waits for
+STALE_GRACE = 5.0  # seconds past a source's interval before its pane is marked stale
+SIGNAL_SETTLE = 5.0  # seconds a signals refresh waits for polls; slower ones are shown on a later one
 
 
 class Mode(StrEnum):
@@ -98,6 +107,13 @@ class Runtime:
         self.config = config
         self.mode = mode
         self.read_only = read_only or config.console.read_only
+        self.read_only_reason = (
+            "read-only: started with --read-only"
+            if read_only
+            else f"read-only: console.read_only in {config.source_path or 'the config'}"
+            if config.console.read_only
+            else ""
+        )
         self.clock = clock
         self.zero_config = zero_config
         self.db_path = db_path
@@ -106,7 +122,15 @@ class Runtime:
         self.scheduler = Scheduler()
         self.store: Store | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # the fleet's own servers: exporters, Prometheus
+        self._upstream_client: httpx.AsyncClient | None = None  # APIs on the internet, through proxies
+        # sources that could not be built or started, per pane: "what: problem"
+        self.setup_problems: dict[str, list[str]] = {pane: [] for pane in PANES}
+        self._raw: dict[str, SourceStatus] = {}  # pane -> status as its collector set it
+        self._notes: dict[str, str] = {}  # pane -> its loading or stale note, as last worked out
+        self._watch: asyncio.Task[None] | None = None
+        self._started_at = time.time()
+        self._endpoint_problems: dict[str, str] = {}  # endpoint -> why it cannot be probed
         # the demo fleet starts a minute before the console, so its stream already has some history
         self.fleet = (
             DemoFleet(seed=seed, start=clock() - 60, endpoint_count=demo_endpoints)
@@ -114,16 +138,21 @@ class Runtime:
             else None
         )
         self._demo_signals = demo_signals
-        self.nvml = (
-            NvmlCollector(
-                FakeNvml(self.fleet, clock),
-                host=self.fleet.host,
-                clock=clock,
-                resolve=self.fleet.resolve_process,
+        self.nvml: NvmlCollector | None = None
+        self._nvml_problem = ""
+        try:
+            self.nvml = (
+                NvmlCollector(
+                    FakeNvml(self.fleet, clock),
+                    host=self.fleet.host,
+                    clock=clock,
+                    resolve=self.fleet.resolve_process,
+                )
+                if self.fleet is not None
+                else NvmlCollector(clock=clock)
             )
-            if self.fleet is not None
-            else NvmlCollector(clock=clock)
-        )
+        except Exception as exc:  # noqa: BLE001 -- shown on the GPU pane, never a crash at start
+            self._nvml_problem = f"NVML not started: {_words(exc)}"
         # in the demo, hosts beyond the first are served by a loopback dcgm exporter
         self.demo_exporter = (
             DemoExporter(
@@ -151,12 +180,14 @@ class Runtime:
         self.actions: Actions | None = None
         self.route_errors: dict[str, str] = {}
         self.reconciled: list[str] = []
+        self.rechecked: list[str] = []
         self.guards = Guards()
         self.breach_listeners: list[Callable[[Breach, Outcome | None], None]] = []
         self.pins_path = config.pins_path
         self.poller: SignalPoller | None = None
         self.demo_upstream: DemoUpstream | None = None
         self._signals: tuple[Signal, ...] = ()  # as stored, before they are related to the pins
+        self.muted: frozenset[str] = frozenset()  # the muted signal sources, as last read from the store
         self._signals_stale = True  # read the store again on the next collection, even without a poll
         self._related_to: tuple[Any, ...] | None = None  # (pins, signals, upstream, related signals)
 
@@ -170,10 +201,9 @@ class Runtime:
             path = path or Path(self._tempdir.name) / "demo.sqlite"
         assert path is not None
         self.store = await Store.open(path, retention=self.config.console.retention, clock=self.clock)
-        self._client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=64), timeout=httpx.Timeout(5.0), follow_redirects=False
-        )
-        http = PoliteClient(self._client, self.store, self.clock)
+        self._client = net.make_client(max_connections=64)
+        self._upstream_client = net.make_client(max_connections=64, proxies_from_env=True)
+        http = PoliteClient(self._upstream_client, self.store, self.clock)
         if self.fleet is not None and self._tempdir is not None:
             # the demo's pins live in a real lock file, so bumps work on them as on a real one
             self.pins_path = Path(self._tempdir.name) / "fleet.lock"
@@ -185,8 +215,7 @@ class Runtime:
             sources = build_sources(self.demo_upstream.signal_configs(), POLL_EVERY, {})
             self.poller = SignalPoller(sources, http, self.store, self.clock, random.Random(self.fleet.seed))
         elif self.config.signals:
-            sources = build_sources(self.config.signals, self.config.console.refresh.signals, os.environ)
-            self.poller = SignalPoller(sources, http, self.store, self.clock)
+            self.poller = SignalPoller(self._signal_sources(), http, self.store, self.clock)
         refresh = self.config.console.refresh
         self._add_gpu_sources()
         since = self.clock() - HISTORY_POINTS * GPU_SAMPLE_EVERY
@@ -194,10 +223,33 @@ class Runtime:
             await self._backfill_demo_history(since)
         self.gpu_board.seed_history(await self.store.gpu_history_all(since))
         self._gpu_history = self.gpu_board.history_view()
-        self.scheduler.add("endpoints", refresh.endpoints, self._collect_endpoints, self._failed("endpoints"))
-        self.scheduler.add("pins", refresh.endpoints, self._collect_pins, self._failed("pins"))
+        slowest = max((e.timeout for e in self.config.endpoints), default=5.0)
+        self.scheduler.add(
+            "endpoints",
+            refresh.endpoints,
+            self._collect_endpoints,
+            self._failed("endpoints", "endpoint probes"),
+            deadline=max(refresh.endpoints, slowest * 2) + 10.0,
+            label="endpoint probes",
+        )
+        pins_label = f"lock file {self.pins_path}"
+        self.scheduler.add(
+            "pins",
+            refresh.endpoints,
+            self._collect_pins,
+            self._failed("pins", pins_label),
+            deadline=10.0,
+            label=pins_label,
+        )
         signals_every = 5.0 if self.mode is Mode.DEMO else min(SIGNAL_TICK, refresh.signals)
-        self.scheduler.add("signals", signals_every, self._collect_signals, self._failed("signals"))
+        self.scheduler.add(
+            "signals",
+            signals_every,
+            self._collect_signals,
+            self._failed("signals", "signal sources"),
+            deadline=SIGNAL_SETTLE + 30.0,
+            label="signal sources",
+        )
         self.actions = Actions(
             self._routes(),
             self.store,
@@ -205,11 +257,40 @@ class Runtime:
             operators=self.config.console.operators,
         )
         if self.actions.routes:
-            self.scheduler.add("routes", refresh.endpoints, self._collect_routes)
+            self.scheduler.add(
+                "routes",
+                refresh.endpoints,
+                self._collect_routes,
+                self._routes_failed,
+                deadline=net.CONTROL_DEADLINE * 3,
+                label="routes",
+            )
+
+    def _signal_sources(self) -> list[SignalSource]:
+        """One source per [[signals]] entry; one that cannot be built is a problem named on its pane."""
+        sources: list[SignalSource] = []
+        for index, config in enumerate(self.config.signals):
+            try:
+                sources += build_sources([config], self.config.console.refresh.signals, os.environ)
+            except Exception as exc:  # noqa: BLE001 -- one broken source must not hide the others
+                keys = ("name", "repo", "author", "owner", "project", "image", "url")
+                what = next((str(v) for k in keys if (v := getattr(config, k, None))), "")
+                name = f"signals[{index}] {config.source} {what}".rstrip()
+                self.setup_problems["signals"].append(f"{name} not started: {_words(exc)}")
+        return sources
 
     def _routes(self) -> dict[str, Route]:
         if self.fleet is None:
-            return build_routes(self.config, self._pinned_image)
+            routes: dict[str, Route] = {}
+            for config in self.config.routes:
+                one = self.config.model_copy(update={"routes": [config]})
+                try:
+                    routes.update(build_routes(one, self._pinned_image))
+                except Exception as exc:  # noqa: BLE001 -- the route is shown as unreadable, not a crash
+                    problem = f"route {config.name}: backend not started: {_words(exc)}"
+                    backend = BrokenBackend(config.name, problem, config.targets, config.stable)
+                    routes[config.name] = Route(config.name, config.stable, tuple(config.targets), backend)
+            return routes
         return {
             r.name: Route(
                 r.name, r.stable, tuple(t.endpoint for t in r.targets), DemoBackend(r), protected=r.protected
@@ -224,18 +305,39 @@ class Runtime:
         return pin.image if pin is not None else None
 
     async def start(self, live: bool = True) -> None:
-        """Collect everything once, then (when live) keep collecting on each source's interval."""
+        """Live: start each source's loop on its own and wait a moment for the first collections (a slow
+        source arrives later, marked as loading until it does). Not live: collect from everything once,
+        each source bounded by its deadline."""
         if self.store is None:
             await self.open()
         assert self.actions is not None
         # entries a crash left without an outcome are settled before anything else can act
         self.reconciled = await self.actions.reconcile()
-        await self.scheduler.run_all_once()
-        if live:
-            self.scheduler.start()
+        for pane in PANES:
+            if self.setup_problems[pane]:
+                self._set(pane, self._raw_status(pane))
+        self._started_at = self.clock()
+        if not live:
+            await self.scheduler.run_all_once()
+            return
+        self.scheduler.start()
+        self._watch = asyncio.create_task(self._watch_loop(), name="watch")
+        await self.scheduler.first_runs(STARTUP_WAIT)
+
+    def fail_start(self, exc: BaseException) -> None:
+        """Start-up itself failed: every pane still loading says so, instead of loading for ever."""
+        for pane in PANES:
+            if self._raw_status(pane).state is PaneState.LOADING:
+                self._set(pane, SourceStatus(PaneState.ERROR, f"start-up failed: {_words(exc)}"))
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         await self.scheduler.stop()
+        if self.poller is not None:
+            await self.poller.close()
         if self.actions is not None:
             await self.actions.close()
         if self.demo_exporter is not None:
@@ -244,6 +346,8 @@ class Runtime:
             await asyncio.to_thread(self.nvml.close)
         if self._client is not None:
             await self._client.aclose()
+        if self._upstream_client is not None:
+            await self._upstream_client.aclose()
         if self.demo_upstream is not None:
             await asyncio.to_thread(self.demo_upstream.stop)
         await self.endpoint_collector.close()
@@ -256,18 +360,110 @@ class Runtime:
 
     # --- plumbing ---
 
+    def _raw_status(self, pane: str) -> SourceStatus:
+        """A pane's status as its collector last set it, before marks were added."""
+        return self._raw.get(pane, SourceStatus(PaneState.LOADING))
+
     def _set(self, pane: str, status: SourceStatus, **fields: object) -> None:
+        self._raw[pane] = status
         self.snapshot = dataclasses.replace(
-            self.snapshot, status={**self.snapshot.status, pane: status}, **fields
+            self.snapshot, status={**self.snapshot.status, pane: self._marked(pane, status)}, **fields
         )
         for listener in self.listeners:
             listener(pane)
 
-    def _failed(self, pane: str) -> Callable[[BaseException], None]:
+    def _marked(self, pane: str, status: SourceStatus) -> SourceStatus:
+        """A pane's status with its sources that never started, and its loading or stale note."""
+        problems = self.setup_problems.get(pane, [])
+        others = (
+            [
+                *(f"endpoint {name} {problem}" for name, problem in self._endpoint_problems.items()),
+                *self.route_errors.values(),
+            ]
+            if pane == "endpoints"
+            else []
+        )
+        note = self._notes.get(pane, "")
+        if problems and status.state is not PaneState.READY:
+            message = "; ".join([*problems, *([status.message] if status.message else [])])
+            return SourceStatus(PaneState.ERROR, message)
+        if status.state is PaneState.LOADING and note:
+            return SourceStatus(PaneState.LOADING, note)
+        if status.state is not PaneState.LOADING and (problems or others or note):
+            return dataclasses.replace(status, note=" · ".join(filter(None, [note, *problems, *others])))
+        return dataclasses.replace(status, note="") if status.note else status
+
+    def _failed(self, pane: str, what: str) -> Callable[[BaseException], None]:
         def report(exc: BaseException) -> None:
-            self._set(pane, SourceStatus(PaneState.ERROR, str(exc) or type(exc).__name__))
+            words = _words(exc)
+            message = words if words.startswith(what) or isinstance(exc, ControlError) else f"{what}: {words}"
+            self._set(pane, SourceStatus(PaneState.ERROR, message))
 
         return report
+
+    def _routes_failed(self, exc: BaseException) -> None:
+        self.route_errors = {**self.route_errors, "routes": f"routes: {_words(exc)}"}
+
+    # --- loading and stale marks ---
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            self.watch()
+
+    def watch(self) -> None:
+        """Say what a pane still loading waits for, and mark a pane whose source is late as stale."""
+        now = self.scheduler.now()
+        for pane in PANES:
+            jobs = [
+                j for j in self.scheduler.jobs.values() if j.name == pane or j.name.startswith(f"{pane}:")
+            ]
+            status = self._raw_status(pane)
+            note = self._note(pane, status, jobs, now)
+            if note != self._notes.get(pane, ""):
+                self._notes[pane] = note
+                self._set(pane, status)
+        if self.snapshot.endpoints and any(
+            r.stale_for is not None or self._late(r, self.clock()) for r in self.snapshot.endpoints
+        ):
+            self._set(
+                "endpoints",
+                self._raw_status("endpoints"),
+                endpoints=self._with_stale(self.snapshot.endpoints),
+            )
+
+    def _note(self, pane: str, status: SourceStatus, jobs: list[Job], now: float) -> str:
+        if status.state is PaneState.LOADING:
+            waiting = [j for j in jobs if j.running and j.last_started is not None]
+            if not waiting or now - min(j.last_started or now for j in waiting) < LOADING_NOTE_AFTER:
+                return ""
+            since = self.clock() - (now - min(j.last_started or now for j in waiting))
+            what = ", ".join(self._waiting_for(j) for j in waiting)
+            return f"Waiting for {what} since {time.strftime('%H:%M:%S', time.localtime(since))}"
+        late = [j for j in jobs if _late_job(j, now)]
+        if pane == "signals" and self.poller is not None:
+            slow = [
+                (label, since)
+                for label, since in self.poller.in_flight_since()
+                if self.clock() - since > SIGNAL_SETTLE + STALE_GRACE
+            ]
+            if slow and not late:
+                label, since = min(slow, key=lambda item: item[1])
+                when = time.strftime("%H:%M:%S", time.localtime(since))
+                return f"STALE {_age(self.clock() - since)}: {label} not answered since {when}"
+        if not late:
+            return ""
+        job = min(late, key=lambda j: j.last_done or j.last_started or now)
+        last = job.last_done or job.last_started or now
+        when = time.strftime("%H:%M:%S", time.localtime(self.clock() - (now - last)))
+        return f"STALE {_age(now - last)}: {job.label} not refreshed since {when}"
+
+    def _waiting_for(self, job: Job) -> str:
+        if job.name == "signals" and self.poller is not None and self.poller.in_flight_since():
+            return ", ".join(label for label, _ in self.poller.in_flight_since())
+        if job.name == "endpoints":
+            return "the first probe of every endpoint"
+        return job.label
 
     # --- collectors ---
 
@@ -277,7 +473,9 @@ class Runtime:
         nvml_every = nvml_config.interval if nvml_config is not None and nvml_config.interval else refresh.gpu
         if self.mode is Mode.DEMO or self.config.nvml_enabled:
             self.gpu_board.add_source(LOCAL_GPUS, "nvml", nvml_every)
-        self.scheduler.add("gpus", nvml_every, self._collect_nvml, self._gpu_failed(LOCAL_GPUS))
+        self.scheduler.add(
+            "gpus", nvml_every, self._collect_nvml, self._gpu_failed(LOCAL_GPUS), label="NVML on this box"
+        )
         remote: list[DcgmGpuSource | PrometheusGpuSource] = [
             g for g in self.config.gpus if isinstance(g, DcgmGpuSource | PrometheusGpuSource)
         ]
@@ -285,23 +483,29 @@ class Runtime:
             self.demo_exporter.start()
             remote.append(DcgmGpuSource(source="dcgm", name="demo exporters", urls=[self.demo_exporter.url]))
         for entry in remote:
-            name = entry.name or (
-                entry.url.host if isinstance(entry, PrometheusGpuSource) else entry.urls[0].host
-            )
-            name = name or entry.source
+            first = entry.url if isinstance(entry, PrometheusGpuSource) else entry.urls[0]
+            name = entry.name or urlsplit(str(first)).hostname or entry.source
             while name in {s.name for s in self.gpu_board.sources}:
                 name += "'"
             every = entry.interval or refresh.gpu
-            token = resolve_secret(entry.token_env)
             self.gpu_board.add_source(name, entry.source, every)
-            client = self._tls_client(entry)
-            if isinstance(entry, PrometheusGpuSource):
-                collector = PrometheusCollector(name, str(entry.url), entry.selector, token, entry.hosts)
-                run = self._prometheus_job(name, collector, client)
-            else:
-                scraper = DcgmScraper(name, [str(u) for u in entry.urls], token)
-                run = self._dcgm_job(name, scraper, client)
-            self.scheduler.add(f"gpus:{name}", every, run, self._gpu_failed(name))
+            deadline = net.QUERY_DEADLINE * 2 + 5.0
+            label = f"{entry.source} source {name}"
+            try:
+                token = resolve_secret(entry.token_env)
+                client = self._tls_client(entry)
+                if isinstance(entry, PrometheusGpuSource):
+                    collector = PrometheusCollector(name, str(entry.url), entry.selector, token, entry.hosts)
+                    run = self._prometheus_job(name, collector, client)
+                else:
+                    scraper = DcgmScraper(name, [str(u) for u in entry.urls], token)
+                    run = self._dcgm_job(name, scraper, client)
+            except Exception as exc:  # noqa: BLE001 -- a source that cannot start is its pane's error
+                self.gpu_board.fail(name, f"{label} not started: {_words(exc)}", self.clock())
+                continue
+            self.scheduler.add(
+                f"gpus:{name}", every, run, self._gpu_failed(name), deadline=deadline, label=label
+            )
 
     async def _backfill_demo_history(self, since: float) -> None:
         """The demo fleet ran before the console started: its GPUs have a past to show."""
@@ -331,15 +535,7 @@ class Runtime:
         assert self._client is not None
         if entry.verify_tls and entry.ca_bundle is None:
             return self._client
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=str(entry.ca_bundle)) if entry.ca_bundle is not None else False
-        )
-        client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=16),
-            timeout=httpx.Timeout(5.0),
-            follow_redirects=False,
-            verify=verify,
-        )
+        client = net.make_client(verify=entry.verify_tls, ca_bundle=entry.ca_bundle)
         self._own_clients.append(client)
         return client
 
@@ -347,7 +543,7 @@ class Runtime:
         def report(exc: BaseException) -> None:
             if name == LOCAL_GPUS:
                 self._gpu_processes = ()
-            self.gpu_board.fail(name, str(exc) or type(exc).__name__, self.clock())
+            self.gpu_board.fail(name, _words(exc), self.clock())
             self._publish_gpus()
 
         return report
@@ -356,6 +552,8 @@ class Runtime:
         if self.mode is Mode.LIVE and not self.config.nvml_enabled:
             self._publish_gpus()
             return
+        if self.nvml is None:
+            raise RuntimeError(self._nvml_problem)
         # NvmlUnavailable propagates: the pane shows it and the scheduler backs off before trying again
         reading = await asyncio.to_thread(self.nvml.collect)
         now = self.clock()
@@ -436,7 +634,13 @@ class Runtime:
 
     def _endpoint_targets(self) -> list[EndpointTarget]:
         routes = {target: route.name for route in self.config.routes for target in route.targets}
-        targets = [target_from_config(e, routes.get(e.name)) for e in self.config.endpoints]
+        targets = []
+        self._endpoint_problems = {}
+        for e in self.config.endpoints:
+            try:
+                targets.append(target_from_config(e, routes.get(e.name)))
+            except Exception as exc:  # noqa: BLE001 -- that endpoint's state, not the pane's end
+                self._endpoint_problems[e.name] = f"not probed: {_words(exc)}"
         if not targets and self.zero_config:
             targets = [
                 EndpointTarget(
@@ -455,7 +659,7 @@ class Runtime:
             records = self.fleet.endpoints(self.clock())
         else:
             targets = self._endpoint_targets()
-            if not targets:
+            if not targets and not self._endpoint_problems:
                 self._set(
                     "endpoints",
                     SourceStatus(
@@ -468,6 +672,7 @@ class Runtime:
             # server holds up no other endpoint
             settle = None if self.wait_for_probes else max(1.0, self.config.console.refresh.endpoints * 0.8)
             records = await self.endpoint_collector.collect(targets, settle=settle)
+            records += self._unprobed()
             if not records:
                 ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)
                 self._set(
@@ -487,11 +692,46 @@ class Runtime:
             self._last_uptime = now
             hour, day = await self.store.uptime_all(3600.0), await self.store.uptime_all(86400.0)
             self._uptime = {r.name: (hour.get(r.name), day.get(r.name)) for r in records}
-        records = with_uptime(records, self._uptime)
+        records = self._with_stale(with_uptime(records, self._uptime))
         self._set("endpoints", SourceStatus(PaneState.READY), endpoints=records)
         for breach in self.guards.observe(records):
             await self._breached(breach)
-        await self._collect_pins()
+        if self._raw_status("pins").state is PaneState.READY:
+            # drift from the pins as last read: a slow lock file read holds up no probe
+            self._show_pins(self.snapshot.pins)
+
+    def _unprobed(self) -> tuple[EndpointRecord, ...]:
+        """Endpoints that could not be set up, each with its reason."""
+        configs = {e.name: e for e in self.config.endpoints}
+        return tuple(
+            EndpointRecord(
+                name=name,
+                url=str(configs[name].url),
+                engine=configs[name].engine if configs[name].engine != "auto" else "unknown",
+                health=Health.UNKNOWN,
+                reason=problem,
+                checked_at=self.clock(),
+            )
+            for name, problem in self._endpoint_problems.items()
+        )
+
+    def _late(self, record: EndpointRecord, now: float) -> bool:
+        """Whether an endpoint's newest record is older than its probes' cadence allows."""
+        config = next((e for e in self.config.endpoints if e.name == record.name), None)
+        every = max(self.config.console.refresh.endpoints, (config.interval or 0.0) if config else 0.0)
+        timeout = config.timeout if config is not None else 5.0
+        return self.fleet is None and now - record.checked_at > every + timeout + STALE_GRACE
+
+    def _with_stale(self, records: tuple[EndpointRecord, ...]) -> tuple[EndpointRecord, ...]:
+        """Records marked with their age when their endpoint's probe is late; fresh ones unmarked."""
+        now = self.clock()
+        marked = []
+        for record in records:
+            stale_for = now - record.checked_at if self._late(record, now) else None
+            if stale_for != record.stale_for:
+                record = dataclasses.replace(record, stale_for=stale_for)
+            marked.append(record)
+        return tuple(marked)
 
     async def _collect_pins(self) -> None:
         try:
@@ -503,11 +743,15 @@ class Runtime:
             message = f"no pins: create {self.pins_path} with a [[pins]] entry per deployment"
             self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=())
             return
+        self._show_pins(pins)
+
+    def _show_pins(self, pins: tuple[Pin, ...]) -> None:
+        """The pins with their drift from what the endpoints serve now, repainted only on a change."""
         drifts = compute_drift(pins, self.snapshot.endpoints)
         upstream, related = self._related(pins)
         before = self.snapshot
         if (
-            before.status.get("pins") == SourceStatus(PaneState.READY)
+            self._raw_status("pins") == SourceStatus(PaneState.READY)
             and before.pins == pins
             and before.drifts == drifts
             and before.upstream is upstream
@@ -536,13 +780,15 @@ class Runtime:
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
-        shown = self.snapshot.status.get("signals", SourceStatus(PaneState.LOADING))
+        shown = self._raw_status("signals")
         if shown.state is PaneState.LOADING and self.poller is not None:
             # what the store already holds is shown at once, not after the slowest source has answered
             await self._read_signals()
             if self._signals:
                 await self._show_signals()
-        if self.poller is not None and (await self.poller.poll_due()).polled:
+        if self.poller is not None and (await self.poller.poll_due(settle=SIGNAL_SETTLE)).polled:
+            self._signals_stale = True
+        if await self.store.changed_elsewhere():  # muted or acknowledged from another console or the CLI
             self._signals_stale = True
         if self._signals_stale:
             await self._read_signals()
@@ -552,6 +798,7 @@ class Runtime:
         assert self.store is not None
         self._signals_stale = False
         signals = tuple(await self.store.list_signals(limit=SIGNALS_SHOWN))
+        self.muted = frozenset(await self.store.muted_sources())
         if signals != self._signals:  # the same object when nothing changed, so nothing repaints
             self._signals = signals
 
@@ -572,7 +819,7 @@ class Runtime:
         upstream, related = self._related(self.snapshot.pins)
         before = self.snapshot
         if (
-            before.status.get("signals") == SourceStatus(PaneState.READY)
+            self._raw_status("signals") == SourceStatus(PaneState.READY)
             and before.signals is related
             and before.upstream is upstream
             and before.signal_sources == sources
@@ -587,6 +834,13 @@ class Runtime:
         )
 
     @property
+    def journal_note(self) -> str:
+        """How to keep the journal, when it lives in a temporary store that goes with the demo; else ""."""
+        if self.mode is Mode.DEMO and self.db_path is None and not self.read_only:
+            return "fleetdeck demo --db PATH keeps the demo's actions for fleetdeck audit"
+        return ""
+
+    @property
     def pins_label(self) -> str:
         """The lock file as the operator should read it; the demo's is a temporary copy."""
         return "fleet.lock (the demo's temporary copy)" if self.fleet is not None else str(self.pins_path)
@@ -595,12 +849,14 @@ class Runtime:
         """Carry out a confirmed bump: journal, write the lock file, journal; then show the pins again."""
         if self.read_only:
             raise PinsError("read-only: pin bumps are off")
-        operator, ssh_client = current_operator()
-        if not may_act(operator, self.config.console.operators):
-            raise PinsError(f"{operator} is not in console.operators: pin bumps are refused")
+        operator = current_operator()
+        if reason := refusal(operator, self.config.console.operators):
+            raise PinsError(f"{reason}: pin bumps are refused")
         assert self.store is not None
         try:
-            return await execute_bump(self.store, self.pins_path, bump, operator, ssh_client)
+            return await execute_bump(
+                self.store, self.pins_path, bump, operator.journal_name, operator.ssh_client
+            )
         finally:
             await self._collect_pins()
 
@@ -618,15 +874,26 @@ class Runtime:
         self._signals_stale = True
         await self._collect_signals()
 
+    async def unmute_source(self, source: str) -> None:
+        assert self.store is not None
+        await self.store.unmute_source(source)
+        self._signals_stale = True
+        await self._collect_signals()
+
     # --- routes and actions ---
 
     async def _collect_routes(self) -> None:
         assert self.actions is not None
         routes, errors = await self.actions.read_all()
+        for state in routes:
+            route = self.actions.routes.get(state.name)
+            if route is not None:
+                # entries left 'unknown' (a timeout, an unreachable backend) are settled once it answers
+                self.rechecked += await self.actions.recheck(route, state)
         if routes == self.snapshot.routes and errors == self.route_errors:
             return  # the endpoints already carry these weights
         self.route_errors = errors
-        status = self.snapshot.status.get("endpoints", SourceStatus(PaneState.LOADING))
+        status = self._raw_status("endpoints")
         self._set("endpoints", status, routes=routes, endpoints=with_routes(self.snapshot.endpoints, routes))
 
     async def act(self, plan: Plan) -> Outcome:
@@ -660,4 +927,26 @@ class Runtime:
             await self._collect_routes()
             await self._collect_endpoints()
         except (ControlError, httpx.HTTPError) as exc:
-            self._failed("endpoints")(exc)
+            self._failed("endpoints", "endpoint probes")(exc)
+
+
+def _words(exc: BaseException) -> str:
+    """An exception in one line: its message, or its kind when it has none."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, KeyError | AttributeError | TypeError | RecursionError | NameError) or not text:
+        return f"{type(exc).__name__}: {text}".rstrip(": ")
+    return text
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _late_job(job: Job, now: float) -> bool:
+    """A run in flight for longer than the job's interval and some grace, or a next run overdue."""
+    if job.running and job.last_started is not None and job.last_done is not None:
+        return now - job.last_started > job.interval + STALE_GRACE
+    return not job.running and job.last_done is not None and now - job.last_done > job.delay() + STALE_GRACE

@@ -1,5 +1,6 @@
 """Runs every source on its own interval: never overlapping, the next run scheduled when the last ends,
-with exponential backoff while a source keeps failing."""
+with exponential backoff while a source keeps failing. Each source's loop starts on its own, so a slow
+one holds up no other; a run past its deadline is cut off and counts as a failure."""
 
 from __future__ import annotations
 
@@ -19,11 +20,16 @@ class Job:
     interval: float
     run: Callable[[], Awaitable[None]]
     on_error: Callable[[BaseException], None] | None = None
+    deadline: float | None = None  # seconds one run may take; None: as long as it takes
+    label: str = ""  # what the job reads, in words, for "waiting for ..." and "STALE" marks
     max_backoff: float = 300.0
     failures: int = 0
     last_started: float | None = None
     last_duration: float | None = None
+    last_done: float | None = None  # when a run last ended, well or not (scheduler clock)
+    running: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    done_once: asyncio.Event = field(default_factory=asyncio.Event)
 
     def delay(self) -> float:
         """Seconds to wait before the next run."""
@@ -44,17 +50,37 @@ class Scheduler:
         interval: float,
         run: Callable[[], Awaitable[None]],
         on_error: Callable[[BaseException], None] | None = None,
+        *,
+        deadline: float | None = None,
+        label: str = "",
     ) -> Job:
-        job = Job(name=name, interval=max(0.25, interval), run=run, on_error=on_error)
+        job = Job(
+            name=name,
+            interval=max(0.25, interval),
+            run=run,
+            on_error=on_error,
+            deadline=deadline,
+            label=label or name,
+        )
         self.jobs[name] = job
         return job
+
+    def now(self) -> float:
+        return self._clock()
 
     async def run_once(self, name: str) -> bool:
         """Run one job now; True when it succeeded."""
         job = self.jobs[name]
         job.last_started = self._clock()
+        job.running = True
         try:
-            await job.run()
+            try:
+                async with asyncio.timeout(job.deadline):
+                    await job.run()
+            except TimeoutError:
+                if job.deadline is None:
+                    raise
+                raise TimeoutError(f"{job.label}: no complete answer within {job.deadline:g}s") from None
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a failing source is a state, never a crash
@@ -67,10 +93,24 @@ class Scheduler:
             job.failures = 0
             return True
         finally:
-            job.last_duration = self._clock() - job.last_started
+            job.running = False
+            job.last_done = self._clock()
+            job.last_duration = job.last_done - job.last_started
+            job.done_once.set()
 
     async def run_all_once(self) -> None:
+        """Every job once, together; each bounded by its own deadline."""
         await asyncio.gather(*(self.run_once(name) for name in self.jobs))
+
+    async def first_runs(self, timeout: float) -> None:
+        """Wait until every started job has run once, or `timeout` seconds, whichever comes first."""
+        waits = [asyncio.ensure_future(job.done_once.wait()) for job in self.jobs.values()]
+        if not waits:
+            return
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        for wait in pending:
+            wait.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def start(self) -> None:
         for name in self.jobs:

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from console.model import FleetSnapshot, Health, PaneState, SignalState
+from console.control import READY, shares
+from console.model import FleetSnapshot, Health, PaneState, RouteState, RouteTarget, SignalState
 from console.runtime import Runtime
 from console.sources.gpu_nvml import NO_DRIVER
 from console.sources.signals import describe_source, limited
@@ -166,7 +167,7 @@ def print_tables(doc: dict[str, Any], console: Console) -> None:
     signals = Table("source", "signal", title="New signals", title_justify="left")
     for signal in doc["signals"]:
         signals.add_row(Text(signal["source"]), Text(signal["title"]))
-    for table in (gpus, endpoints, pins, signals):
+    for table in (gpus, endpoints, routes_table(doc["routes"]), pins, signals):
         if table.row_count:
             console.print(table)
     for line in doc["notes"]:
@@ -177,6 +178,27 @@ def print_tables(doc: dict[str, Any], console: Console) -> None:
             console.print(Text(f"  {line}"))
     else:
         console.print(Text("Healthy: nothing down, nothing drifting.", style="green"))
+
+
+def routes_table(routes: list[dict[str, Any]]) -> Table:
+    """Each route's split: every target with its weight, its share of the traffic and its state."""
+    table = Table("route", "backend", "stable", "targets", "notes", title="Routes", title_justify="left")
+    for route in routes:
+        targets = tuple(RouteTarget(**target) for target in route["targets"])
+        share = shares(RouteState(route["name"], route["backend"], route["stable"], targets))
+        split = ", ".join(
+            f"{t.endpoint} {t.weight} ({share[t.endpoint]}%)" + ("" if t.state == READY else f" {t.state}")
+            for t in targets
+        )
+        notes = [route["revision"], route["read_only"], "protected" if route["protected"] else ""]
+        table.add_row(
+            Text(route["name"]),
+            Text(route["backend"]),
+            Text(route["stable"]),
+            Text(split or "no targets"),
+            Text("; ".join(n for n in notes if n)),
+        )
+    return table
 
 
 def _num(value: float | None) -> str:

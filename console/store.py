@@ -109,6 +109,24 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     """,
     """
+    ALTER TABLE audit ADD COLUMN owner TEXT;
+    CREATE TABLE route_leases (
+        route TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        since REAL NOT NULL,
+        expires REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    """
+    CREATE TABLE signal_polls (
+        source TEXT PRIMARY KEY,
+        polled_at REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        message TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    """,
+    """
     CREATE TABLE ref_history (
         source TEXT NOT NULL,
         ref TEXT NOT NULL,
@@ -150,13 +168,39 @@ class AuditEntry:
     outcome: AuditOutcome
     detail: str
     finished_at: float | None
+    owner: str | None = None  # the console that journalled it (owner.ConsoleId.token)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who is changing a route right now: taken before the re-read, released after verification."""
+
+    route: str
+    owner: str
+    operator: str
+    since: float
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """What the store knows of one signal source."""
+
+    source: str
+    muted: bool
+    polled_at: float | None  # the last poll by any console on this store; None if never
+    ok: bool | None
+    message: str
+    signals: int
+    new: int
 
 
 GpuPoint = tuple[float, float | None, int | None]  # (ts, util, mem_used)
 
 _UP = (Health.UP.value, Health.DEGRADED.value)
 _AUDIT_COLUMNS = (
-    'id, ts, operator, ssh_client, route, backend, action, "before", "after", outcome, detail, finished_at'
+    'id, ts, operator, ssh_client, route, backend, action, "before", "after", outcome, detail, finished_at,'
+    " owner"
 )
 _SIGNAL_ORDER = "coalesce(s.published_at, s.first_seen) DESC, s.first_seen DESC, s.source, s.id"
 
@@ -225,6 +269,7 @@ class Store:
         self.retention = retention
         self.clock = clock
         self.schema_version = 0
+        self._data_version: int | None = None
 
     @classmethod
     async def open(
@@ -536,6 +581,49 @@ class Store:
     async def muted_sources(self) -> set[str]:
         return {r[0] for r in await self._read("SELECT source FROM muted_sources")}
 
+    async def record_polls(self, polls: Sequence[tuple[str, bool, str]], ts: float | None = None) -> None:
+        """Remember how each (source, ok, message) poll went, so another process can tell."""
+        at = self.clock() if ts is None else ts
+        rows = [(source, at, int(ok), message) for source, ok, message in polls]
+        if rows:
+            await self._write(
+                lambda: self._db.executemany(
+                    "INSERT INTO signal_polls (source, polled_at, ok, message) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (source) DO UPDATE SET polled_at = excluded.polled_at,"
+                    " ok = excluded.ok, message = excluded.message",
+                    rows,
+                )
+            )
+
+    async def signal_sources(self) -> list[SourceRecord]:
+        """Every signal source the store knows of (polled, muted, or with signals), by name."""
+        rows = await self._read(
+            "WITH names AS (SELECT source FROM signals UNION SELECT source FROM muted_sources"
+            " UNION SELECT source FROM signal_polls UNION SELECT source FROM source_state)"
+            " SELECT n.source, m.source IS NOT NULL, p.polled_at, p.ok, coalesce(p.message, ''),"
+            " (SELECT count(*) FROM signals s WHERE s.source = n.source),"
+            " (SELECT count(*) FROM signals s WHERE s.source = n.source AND s.state = 'new')"
+            " FROM names n LEFT JOIN muted_sources m ON m.source = n.source"
+            " LEFT JOIN signal_polls p ON p.source = n.source ORDER BY n.source"
+        )
+        return [
+            SourceRecord(r[0], bool(r[1]), r[2], None if r[3] is None else bool(r[3]), r[4], r[5], r[6])
+            for r in rows
+        ]
+
+    async def signal_sources_of(self, id: str) -> list[tuple[str, SignalState]]:
+        """(source, state) of every stored signal with this id."""
+        rows = await self._read("SELECT source, state FROM signals WHERE id = ? ORDER BY source", (id,))
+        return [(r[0], SignalState(r[1])) for r in rows]
+
+    async def changed_elsewhere(self) -> bool:
+        """Whether another connection (a second console, `fleetdeck signals`) wrote to the file since the
+        last call; the first call says True."""
+        rows = await self._read("PRAGMA data_version")
+        version = int(rows[0][0])
+        changed, self._data_version = version != self._data_version, version
+        return changed
+
     async def count_new_signals(self) -> int:
         """Signals in state NEW from sources that are not muted."""
         rows = await self._read(
@@ -624,14 +712,19 @@ class Store:
         action: str,
         before: dict[str, Any],
         after: dict[str, Any],
+        owner: str | None = None,
     ) -> int:
-        """Record an action about to be applied; committed before this returns. Returns the entry id."""
-        row = (self.clock(), operator, ssh_client, route, backend, action, _json(before), _json(after))
+        """Record an action about to be applied; committed before this returns. Returns the entry id.
+
+        `owner` names the console applying it, so that another console's start leaves it alone while it runs.
+        """
+        row = (self.clock(), operator, ssh_client, route, backend, action, _json(before), _json(after), owner)
 
         async def work() -> int:
             cursor = await self._db.execute(
-                'INSERT INTO audit (ts, operator, ssh_client, route, backend, action, "before", "after")'
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO audit"
+                ' (ts, operator, ssh_client, route, backend, action, "before", "after", owner)'
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             assert cursor.lastrowid is not None
@@ -690,6 +783,64 @@ class Store:
         rows = await self._read(f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE outcome = 'intent' ORDER BY id")
         return [_audit_entry(r) for r in rows]
 
+    async def unknown_entries(self, route: str | None = None) -> list[AuditEntry]:
+        """Entries settled as 'unknown', to check again once their backend answers, oldest first."""
+        clause, parameters = ("AND route = ?", (route,)) if route is not None else ("", ())
+        rows = await self._read(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE outcome = 'unknown' {clause} ORDER BY id", parameters
+        )
+        return [_audit_entry(r) for r in rows]
+
+    # -- route leases ---------------------------------------------------------------------------
+
+    async def take_lease(
+        self,
+        route: str,
+        owner: str,
+        operator: str,
+        ttl: float,
+        alive: Callable[[str], bool | None],
+    ) -> Lease | None:
+        """Take `route`'s lease for `ttl` seconds, in one transaction; None when taken, else the holder's.
+
+        A lease past its expiry, or held by a console that no longer runs (`alive` says False), is taken
+        over; one held by a console on another host (`alive` says None) is honoured until it expires.
+        """
+        now = self.clock()
+
+        async def work() -> Lease | None:
+            rows = list(
+                await self._db.execute_fetchall(
+                    "SELECT route, owner, operator, since, expires FROM route_leases WHERE route = ?",
+                    (route,),
+                )
+            )
+            if rows:
+                held = Lease(*rows[0])
+                if held.owner != owner and held.expires > now and alive(held.owner) is not False:
+                    return held
+            await self._db.execute(
+                "INSERT OR REPLACE INTO route_leases (route, owner, operator, since, expires)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (route, owner, operator, now, now + ttl),
+            )
+            return None
+
+        return await self._write(work)
+
+    async def release_lease(self, route: str, owner: str) -> None:
+        async def work() -> None:
+            await self._db.execute("DELETE FROM route_leases WHERE route = ? AND owner = ?", (route, owner))
+
+        await self._write(work)
+
+    async def lease_of(self, route: str) -> Lease | None:
+        rows = await self._read(
+            "SELECT route, owner, operator, since, expires FROM route_leases WHERE route = ?", (route,)
+        )
+        rows = list(rows)
+        return Lease(*rows[0]) if rows else None
+
 
 def _audit_entry(row: sqlite3.Row) -> AuditEntry:
     return AuditEntry(
@@ -705,4 +856,5 @@ def _audit_entry(row: sqlite3.Row) -> AuditEntry:
         outcome=AuditOutcome(row[9]),
         detail=row[10],
         finished_at=row[11],
+        owner=row[12],
     )

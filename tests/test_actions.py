@@ -130,7 +130,7 @@ async def test_read_only_and_operators_block_confirmation_and_refuse_execution(s
     assert (await read_only.execute(plan)).kind is OutcomeKind.REFUSED
     others = Actions({"chat": r}, store, operators=["bob"], operator=ALICE)
     plan = await others.plan(Action.SHIFT_TOWARD, r, "b")
-    assert plan.blocked.startswith("alice is not in console.operators")
+    assert plan.blocked.startswith("not an operator: alice is not in console.operators")
     assert plan.rows()[1] == ("b", "10", "20", 10, 20)  # the plan is still shown in full
     assert (await others.execute(plan)).kind is OutcomeKind.REFUSED
     assert r.backend.state == current  # type: ignore[attr-defined]

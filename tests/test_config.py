@@ -149,7 +149,7 @@ def test_every_field_is_documented() -> None:
 def test_json_schema_leaves_out_source_path() -> None:
     schema = Config.model_json_schema()
     assert "source_path" not in schema["properties"]
-    assert set(schema["properties"]) == {"console", "keys", "gpus", "endpoints", "signals", "routes"}
+    assert set(schema["properties"]) == {"console", "serve", "keys", "gpus", "endpoints", "signals", "routes"}
 
 
 def test_source_path_cannot_be_set_from_the_file() -> None:

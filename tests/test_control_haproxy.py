@@ -16,7 +16,7 @@ from console.runtime import Mode, Runtime
 from console.store import AuditOutcome, Store
 from tests.loopback import Haproxy, haproxy
 from widgets.confirm import ConfirmScreen
-from widgets.endpoint_pane import EndpointPane
+from widgets.endpoint_pane import ROUTE_KEY, EndpointPane
 
 TARGETS = {"chat-a": "a", "chat-b": "b"}
 
@@ -67,7 +67,7 @@ async def test_operator_socket_is_detected_and_refused(proxy: Haproxy):
     assert "operator-level" in check.reason
     with pytest.raises(ReadOnlyBackend, match="Permission denied"):
         await b.apply(before, after)
-    assert await backend(proxy.admin).read() == before
+    assert (await backend(proxy.admin).read()).targets == before.targets
 
 
 async def test_errors_are_one_clear_line(proxy: Haproxy, tmp_path: Path):
@@ -246,22 +246,37 @@ async def test_escape_cancels_and_nothing_is_sent(proxy: Haproxy, tmp_path: Path
     assert proxy.split(100) == {"chat-a": 90, "chat-b": 10}
 
 
-async def test_operator_socket_shows_the_plan_but_cannot_confirm(proxy: Haproxy, tmp_path: Path):
+def toasts(app: FleetdeckApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+async def test_operator_socket_is_marked_on_the_route_row_and_refused(proxy: Haproxy, tmp_path: Path):
     app = live_app(proxy, tmp_path, address=proxy.operator)
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
         await pilot.press("2")
+        [route] = app.runtime.snapshot.routes
+        assert route.read_only == "read-only socket (operator)"
+        pane = app.query_one(EndpointPane)
+        row = dict(pane.rows(app.runtime.snapshot))[ROUTE_KEY + "chat"]
+        assert "read-only socket (operator)" in " ".join(str(cell) for cell in row)
         await select(pilot, "chat-b")
-        screen = await press_action(pilot, "right_square_bracket")
-        assert "operator-level, read-only" in screen.plan.blocked
-        assert screen.query_one("#plan-blocked")
-        await pilot.press("y")
+        await pilot.press("right_square_bracket")
         await settled(pilot)
-        assert isinstance(app.screen, ConfirmScreen)  # still open: y is not offered
+        assert not isinstance(app.screen, ConfirmScreen)  # refused before any plan, with the reason
+        where = f"haproxy {proxy.operator} backend qwen_chat"
+        assert toasts(app) == [f"chat cannot be changed: read-only socket (operator) at {where}"]
+        assert await app.runtime.store.audit_entries() == []
     assert proxy.split(100) == {"chat-a": 90, "chat-b": 10}
 
 
-async def test_read_only_removes_the_action_keys(proxy: Haproxy, tmp_path: Path):
+async def test_admin_socket_is_not_marked(proxy: Haproxy):
+    assert (await backend(proxy.admin).read()).read_only == ""
+    assert (await backend(proxy.admin_unix).read()).read_only == ""
+    assert (await backend(proxy.operator).read()).read_only == "read-only socket (operator)"
+
+
+async def test_read_only_action_keys_say_why(proxy: Haproxy, tmp_path: Path):
     app = live_app(proxy, tmp_path, read_only=True)
     async with app.run_test(size=(160, 48)) as pilot:
         await settled(pilot)
@@ -271,9 +286,23 @@ async def test_read_only_removes_the_action_keys(proxy: Haproxy, tmp_path: Path)
             await pilot.press(key)
             await settled(pilot)
             assert not isinstance(app.screen, ConfirmScreen), key
-        assert app.check_action("act", ("rollback",)) is False
+            assert toasts(app)[-1] == f"read-only: console.read_only in {tmp_path / 'fleetdeck.toml'}"
         assert not [c for c in app.get_system_commands(app.screen) if c.title.startswith("Route:")]
+        assert await app.runtime.store.audit_entries() == []
     assert proxy.split(100) == {"chat-a": 90, "chat-b": 10}
+
+
+async def test_started_read_only_says_so(proxy: Haproxy, tmp_path: Path):
+    config = live_app(proxy, tmp_path).runtime.config
+    runtime = Runtime(config, mode=Mode.LIVE, db_path=tmp_path / "f.sqlite", read_only=True)
+    app = FleetdeckApp(runtime, live=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settled(pilot)
+        await pilot.press("2")
+        await select(pilot, "chat-b")
+        await pilot.press("D")
+        await settled(pilot)
+        assert toasts(app)[-1] == "read-only: started with --read-only"
 
 
 async def test_action_keys_only_act_on_the_endpoints_pane(proxy: Haproxy, tmp_path: Path):

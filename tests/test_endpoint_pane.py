@@ -36,12 +36,12 @@ async def test_rows_are_grouped_under_routes_with_weights(frozen_clock):
             "embed",
             "vision",
         ]
-        table = app.query_one("#pane-endpoints DataTable", DataTable)
-        assert str(table.get_cell("chat-a", "weight")) == "90%"
-        assert str(table.get_cell("chat-b", "model")).startswith("≠ Qwen3-8B 3f2a91c")  # drift marker
-        assert str(table.get_cell("coder-fallback", "kv")) == "N/A"  # llama.cpp exports no KV figure
-        assert str(table.get_cell("embed", "tps")) == "N/A"  # Ollama exports no metrics
-        assert str(table.get_cell("vision", "uptime")) == "0%"  # from the store: every check down
+        pane = app.query_one(EndpointPane)
+        assert str(pane.cell("chat-a", "weight")) == "90%"
+        assert str(pane.cell("chat-b", "model")).startswith("≠ Qwen3-8B 3f2a91c")  # drift marker
+        assert str(pane.cell("coder-fallback", "kv")) == "N/A"  # llama.cpp exports no KV figure
+        assert str(pane.cell("embed", "tps")) == "N/A"  # Ollama exports no metrics
+        assert str(pane.cell("vision", "uptime")) == "0%"  # from the store: every check down
 
 
 async def test_rows_update_in_place_without_rebuilding(frozen_clock):

@@ -28,10 +28,10 @@ SLOW = 8  # temperature, fan, P-state, ECC, row remaps, PCIe gen, PCIe width, po
 
 
 def cells(app, pane: str = "gpus") -> list[str]:
-    table = app.query_one(f"#pane-{pane} DataTable", DataTable)
+    shown = app.query_one(f"#pane-{pane}")  # every column, also those scrolled out of view
     return [
-        " ".join((c.plain if isinstance(c, Text) else str(c)) for c in table.get_row_at(i)).strip()
-        for i in range(table.row_count)
+        " ".join((c.plain if isinstance(c, Text) else str(c)) for c in shown._cells[key]).strip()
+        for key in shown._keys
     ]
 
 
@@ -40,7 +40,8 @@ def message(app) -> str:
 
 
 def subtitle(app) -> str:
-    return str(app.query_one("#pane-gpus", Pane).border_subtitle or "")
+    text = str(app.query_one("#pane-gpus", Pane).border_subtitle or "")
+    return text.split(" · columns ")[0]  # less the count of columns scrolled out of view
 
 
 def live_runtime(binding, tmp_path: Path, clock: FrozenClock) -> Runtime:

@@ -96,6 +96,7 @@ async def test_a_notification_names_its_severity_and_esc_dismisses_it(frozen_clo
     app = demo_app(frozen_clock)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await settle(pilot)
+        app.clear_notifications()  # the demo's own note at start
         app.notify("nothing upstream to bump", severity="warning", timeout=60)
         app.notify("the route cannot be read", severity="error", timeout=60)
         app.notify("muted", timeout=60)

@@ -234,3 +234,23 @@ def test_the_warning_comes_before_the_question(tmp_path: Path):
     assert text.index("warning: upstream has never been seen with Qwen/Qwen3-8B") < text.index("Bump? [y/N]")
     assert text.rstrip().endswith("not bumped")
     assert (tmp_path / "fleet.lock").read_text() == LOCK
+
+
+def test_pin_bumps_know_the_person_behind_sudo_as_route_actions_do(tmp_path: Path):
+    """One identity and one permission check: a bump through sudo is the caller's, allowed or refused by
+    console.operators in the same words as a route action."""
+    import os
+
+    setup(tmp_path, [])
+    env = {**os.environ, "SUDO_USER": "bob"}
+    (tmp_path / "fleetdeck.toml").write_text('[console]\ndb = "store.sqlite"\noperators = ["carol"]\n')
+    refused = fleetdeck("pins", "bump", "qwen3-8b", "--to", REV_B, "--yes", cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "fleetdeck: not an operator: bob is not in console.operators: pin bumps are refused"
+    )
+    (tmp_path / "fleetdeck.toml").write_text('[console]\ndb = "store.sqlite"\noperators = ["bob"]\n')
+    done = fleetdeck("pins", "bump", "qwen3-8b", "--to", REV_B, "--yes", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    (entry,) = journal(tmp_path)
+    assert entry.operator.startswith("bob") and entry.outcome is AuditOutcome.OK

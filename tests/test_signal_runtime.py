@@ -96,8 +96,8 @@ async def test_upstream_changes_reach_both_panes(tmp_path: Path):
             first, second, *_ = runtime.snapshot.signals
             assert {first.subject, second.subject} == {"qwen3-8b"}  # pinned ones first
             assert first.state is SignalState.NEW
-            pins_row = app.query_one("#pane-pins").table.get_row("qwen3-8b")
-            assert "newer revision 9c925d6 on main" in str(pins_row[3])
+            pins = app.query_one("#pane-pins")
+            assert "newer revision 9c925d6 on main" in str(pins.cell("qwen3-8b", "upstream"))
 
 
 async def test_rate_limit_shows_in_the_signals_pane(tmp_path: Path):

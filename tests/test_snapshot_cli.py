@@ -11,6 +11,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from rich.console import Console
+
+from console.model import FleetSnapshot, RouteState, RouteTarget
+from console.snapshot import document, routes_table
 from tests import engines as fx
 from tests.engine_server import EngineServer
 
@@ -85,6 +89,42 @@ def test_healthy_fleet_exits_0_and_a_down_one_exits_1(tmp_path: Path):
     result = fleetdeck("snapshot", "--json", "--config", str(config), "--db", str(tmp_path / "s.sqlite"))
     assert result.returncode == 1
     assert json.loads(result.stdout)["problems"][0].startswith("endpoint local is down")
+
+
+def test_demo_snapshot_text_has_the_routes_as_the_json_does(tmp_path: Path):
+    result = fleetdeck("snapshot", "--demo", "--db", str(tmp_path / "s.sqlite"))
+    text = result.stdout
+    assert "Routes" in text and text.index("Routes") < text.index("Pins")
+    chat = next(line for line in text.splitlines() if "│ chat " in line)
+    assert [cell.strip() for cell in chat.split("│")[1:-1]] == [
+        "chat",
+        "haproxy",
+        "chat-a",
+        "chat-a 90 (90%), chat-b 10 (10%)",
+        "",
+    ]
+
+
+def test_routes_table_shows_weights_shares_states_and_why_a_route_cannot_change():
+    route = RouteState(
+        "chat",
+        "haproxy",
+        "chat-a",
+        (RouteTarget("chat-a", 30), RouteTarget("chat-b", 10), RouteTarget("chat-c", 50, "drain")),
+        protected=True,
+        read_only="read-only socket (operator)",
+    )
+    doc = document(FleetSnapshot(routes=(route,)), "LIVE", 0.0)
+    console = Console(width=200, record=True, color_system=None)
+    console.print(routes_table(doc["routes"]))
+    (row,) = [line for line in console.export_text().splitlines() if "│ chat " in line]
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == [
+        "chat",
+        "haproxy",
+        "chat-a",
+        "chat-a 30 (75%), chat-b 10 (25%), chat-c 50 (0%) drain",
+        "read-only socket (operator); protected",
+    ]
 
 
 async def _cancel_the_rest() -> None:

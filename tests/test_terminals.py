@@ -105,8 +105,8 @@ def test_tmux_80x24_one_pane_at_a_time_by_keys(tmux):
     assert tmux.pane("pane_width") == "80" and tmux.pane("pane_height") == "24"
     text = wait_for(tmux.text, NARROW_START, timeout=START_TIMEOUT)
     assert text.count("╭─") == 1  # one pane's box: the others are only named on the tab line
-    tmux.keys("-N", "80", "Right")  # the columns past the right edge, one cell a key
-    wait_for(tmux.text, ["Workload", "UUID"], ["Util"])
+    tmux.keys("-N", "20", "Right")  # the columns past the right edge, a whole column a key, the name stays
+    wait_for(tmux.text, ["H200", "SM/Mem MHz", "UUID", "columns ◂8"], ["Util"])
     tmux.keys("Tab")
     text = wait_for(tmux.text, ["[2 Endpoints]", "▸ 2 Endpoints", "✖ down"], ["▸ 1 GPUs"])
     assert "▲ degraded" in text

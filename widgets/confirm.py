@@ -60,6 +60,9 @@ def plan_text(plan: Plan) -> Text:
     if plan.dry_run:
         lines.append("dry run  ", style="bold")
         lines.append_text(plain(plan.dry_run))
+    for note in plan.notes:
+        lines.append("\nnote     ", style="bold yellow")
+        lines.append_text(plain(note))
     return lines
 
 
@@ -104,6 +107,9 @@ class ConfirmScreen(Sheet[bool]):
                 yield Static("y confirms · Esc cancels", classes="hint", markup=False)
 
     def on_mount(self) -> None:
+        # toasts sit at the bottom right, over the plan's last lines and its input on a small screen;
+        # the previous action's outcome is in the journal
+        self.app.clear_notifications()
         if self.plan.can_confirm and self.plan.needs_typing:
             self.query_one(Input).focus()
 
@@ -125,4 +131,8 @@ class ConfirmScreen(Sheet[bool]):
             self.dismiss(True)
         else:
             event.input.value = ""
-            self.notify(f"that is not {self.plan.route.name}; nothing was done", severity="warning")
+            # said in the dialog: a toast would cover the input it is about
+            hint = self.query_one(".hint", Static)
+            name = self.plan.route.name
+            hint.update(plain(f"✖ that is not {name}; nothing was done. Type {name} and Enter, or Esc."))
+            hint.add_class("blocked")

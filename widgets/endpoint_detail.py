@@ -12,7 +12,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.model import Drift, EndpointRecord, FleetSnapshot
+from console.control import READY, effective, shares
+from console.model import Drift, EndpointRecord, FleetSnapshot, RouteState
 from widgets.endpoint_pane import missing_figures
 from widgets.format import HEALTH_BADGE, number, seconds
 from widgets.sheet import Sheet
@@ -32,7 +33,23 @@ def _percent(value: float | None) -> str | None:
     return None if value is None else f"{value * 100:.1f}%"
 
 
-def detail_table(ep: EndpointRecord, drifts: Iterable[Drift]) -> Table:
+def traffic_line(ep: EndpointRecord, route: RouteState | None) -> Text:
+    """The share of its route's traffic, how it follows from the weights, and the admin state."""
+    target = next((t for t in route.targets if t.endpoint == ep.name), None) if route else None
+    if route is None or target is None:
+        return Text(f"{ep.weight}% of route {ep.route}" if ep.route and ep.weight is not None else "–")
+    live = sum(effective(t) for t in route.targets)
+    share = shares(route).get(ep.name, 0)
+    line = Text(f"{share}% of route {route.name}: weight {target.weight}")
+    if target.state != READY:
+        line.append(f", {target.state}", style="bold yellow")
+        line.append(" (takes no traffic)")
+    else:
+        line.append(f" of {live} on the targets taking traffic")
+    return line
+
+
+def detail_table(ep: EndpointRecord, drifts: Iterable[Drift], route: RouteState | None = None) -> Table:
     missing = missing_figures(ep)
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold cyan", no_wrap=True)
@@ -49,6 +66,8 @@ def detail_table(ep: EndpointRecord, drifts: Iterable[Drift]) -> Table:
     table.add_row("checked", Text(_when(ep.checked_at)))
     table.add_row("url", Text(ep.url))
     table.add_row("engine", Text(ep.engine))
+    if ep.route:
+        table.add_row("traffic", traffic_line(ep, route))
     table.add_row("ready", _value(None if ep.ready is None else ("yes" if ep.ready else "no")))
     table.add_row("health latency", _value(number(ep.latency_ms, " ms", 1)))
     table.add_row(
@@ -129,7 +148,8 @@ class EndpointDetailScreen(Sheet[None]):
         record = next((ep for ep in snapshot.endpoints if ep.name == self.endpoint), None)
         if record is None:
             return Text(f"{self.endpoint} is no longer configured", style="dim")
-        return detail_table(record, [d for d in snapshot.drifts if d.endpoint == self.endpoint])
+        route = next((r for r in snapshot.routes if any(t.endpoint == record.name for t in r.targets)), None)
+        return detail_table(record, [d for d in snapshot.drifts if d.endpoint == self.endpoint], route)
 
     def show(self, snapshot: FleetSnapshot) -> None:
         """A newer snapshot: redraw with it."""

@@ -12,8 +12,9 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
+from console.control import READY, shares
 from console.model import EndpointRecord, FleetSnapshot, Health, RouteState
-from widgets.format import health, number, seconds
+from widgets.format import age, count, health, number, seconds
 from widgets.pane import Pane, Row, plain
 
 ROUTE_KEY = "route\x00"
@@ -38,6 +39,13 @@ def figure(value: str, name: str, missing: set[str]) -> Text | str:
     return value
 
 
+def traffic(share: int | None, state: str) -> Text | str:
+    """A target's share of its route's traffic, with its admin state in words when it takes none."""
+    if state != READY:
+        return Text(f"{share or 0}% {state}", style="yellow")
+    return "" if share is None else f"{share}%"
+
+
 def matches(ep: EndpointRecord, needle: str) -> bool:
     haystack = " ".join(
         (ep.name, ep.engine, ep.health.value, ep.reason, ep.route or "", ep.url, *ep.served_models)
@@ -53,17 +61,19 @@ class EndpointPane(Pane):
     columns = (
         ("state", "State", 10),
         ("name", "Name", 14),
-        ("weight", "Wt", 4),
-        ("engine", "Engine", 9),
-        ("model", "Model", 18),
-        ("latency", "Lat", 5),
-        ("load", "Run/Wt", 6),
+        ("weight", "Traffic", 8),
+        ("load", "Run/Wt", 7),
         ("kv", "KV", 4),
         ("ttft", "TTFT95", 6),
-        ("tps", "tok/s", 6),
-        ("uptime", "Up 24h", 6),
+        ("tps", "tok/s", 5),
+        ("latency", "Lat", 5),
+        ("model", "Model", 18),
+        ("engine", "Engine", 8),
+        ("uptime", "Up 24h", 7),
     )
+    pinned = 2
     flex = {"model": 2, "name": 1}
+    text = frozenset({"name", "model"})
     DEFAULT_CSS = """
     EndpointPane > Input.pane-filter { display: none; height: 1; border: none; padding: 0 1; }
     EndpointPane.-filtering > Input.pane-filter { display: block; }
@@ -110,7 +120,8 @@ class EndpointPane(Pane):
             members = [t.endpoint for t in route.targets] or [
                 ep.name for ep in snapshot.endpoints if ep.route == route.name
             ]
-            weights = {t.endpoint: t.weight for t in route.targets}
+            share = shares(route)
+            states = {t.endpoint: t.state for t in route.targets}
             shown = [name for name in members if name in by_name]
             if not shown:
                 placed.update(members)
@@ -118,17 +129,20 @@ class EndpointPane(Pane):
             rows.append(self._route_row(route, [by_name[n] for n in shown]))
             for name in shown:
                 ep = by_name[name]
-                weight = weights.get(name, ep.weight)
-                rows.append(self._row(ep, name in drifting, weight, indent=True))
+                cell = traffic(share.get(name, ep.weight), states.get(name, READY))
+                rows.append(self._row(ep, name in drifting, cell, indent=True))
             placed.update(members)
         rows.extend(
-            self._row(ep, ep.name in drifting, ep.weight) for ep in endpoints if ep.name not in placed
+            self._row(ep, ep.name in drifting, traffic(ep.weight, READY))
+            for ep in endpoints
+            if ep.name not in placed
         )
         return rows
 
     def _route_row(self, route: RouteState, members: list[EndpointRecord]) -> Row:
         down = sum(1 for ep in members if ep.health is Health.DOWN)
-        about = " · ".join(filter(None, (route.backend, f"stable {route.stable}" if route.stable else "")))
+        stable = f"stable {route.stable}" if route.stable else ""
+        about = " · ".join(filter(None, (route.backend, route.read_only, stable)))
         badge = Text("▾ route", style="bold")
         return (
             ROUTE_KEY + route.name,
@@ -137,17 +151,17 @@ class EndpointPane(Pane):
                 plain(route.name, "bold"),
                 "",
                 "",
+                "",
+                "",
+                "",
+                "",
                 plain(about, "dim"),
-                "",
-                "",
-                "",
-                "",
                 "",
                 Text(f"{down} down", style="red") if down else "",
             ),
         )
 
-    def _row(self, ep: EndpointRecord, drifting: bool, weight: int | None, indent: bool = False) -> Row:
+    def _row(self, ep: EndpointRecord, drifting: bool, weight: Text | str, indent: bool = False) -> Row:
         missing = missing_figures(ep)
         served = ", ".join(_model_name(m) for m in ep.served_models)
         if not served:
@@ -160,7 +174,7 @@ class EndpointPane(Pane):
         else:
             model = plain(served)
         load = (
-            f"{number(ep.running)}/{number(ep.waiting)}"
+            f"{count(ep.running)}/{count(ep.waiting)}"
             if ep.running is not None or ep.waiting is not None
             else figure("–", "running", missing)
         )
@@ -168,20 +182,22 @@ class EndpointPane(Pane):
         return (
             ep.name,
             (
-                health(ep.health),
+                Text(f"STALE {age(ep.stale_for)}", style="bold yellow")
+                if ep.stale_for is not None
+                else health(ep.health),
                 plain(("  " if indent else "") + ep.name),
-                f"{weight}%" if weight is not None else "",
-                plain(ep.engine),
-                model,
-                number(ep.latency_ms, "ms")
-                if ep.latency_ms is not None and ep.health is not Health.DOWN
-                else "–",
+                weight,
                 load,
                 figure(
                     number(ep.kv_usage * 100 if ep.kv_usage is not None else None, "%"), "kv_usage", missing
                 ),
                 figure(seconds(ep.ttft_p95), "ttft", missing),
-                figure(number(ep.tokens_per_s), "output_tokens", missing),
+                figure(count(ep.tokens_per_s), "output_tokens", missing),
+                seconds(ep.latency_ms / 1000)
+                if ep.latency_ms is not None and ep.health is not Health.DOWN
+                else "–",
+                model,
+                plain(ep.engine),
                 number(uptime * 100 if uptime is not None else None, "%", 1 if uptime and uptime < 1 else 0),
             ),
         )

@@ -35,10 +35,26 @@ def number(value: float | None, unit: str = "", digits: int = 0) -> str:
     return f"{value:.{digits}f}{unit}"
 
 
-def seconds(value: float | None) -> str:
-    if value is None:
+def count(value: float | None) -> str:
+    """A whole count in at most four characters: 950, 9500, 12k, 1.2M."""
+    if value is None or value != value:
         return "–"
-    return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.1f}s"
+    if value < 9999.5:
+        return f"{value:.0f}"
+    if value < 999.5e3:
+        return f"{value / 1e3:.0f}k"
+    return f"{value / 1e6:.1f}M" if value < 9.95e6 else f"{value / 1e6:.0f}M"
+
+
+def seconds(value: float | None) -> str:
+    """At most six characters: 148ms, 12.3s, 450s, 2.5h."""
+    if value is None or value != value:
+        return "–"
+    if value < 0.9995:
+        return f"{value * 1000:.0f}ms"
+    if value < 99.95:
+        return f"{value:.1f}s"
+    return f"{value:.0f}s" if value < 999.5 else f"{value / 3600:.1f}h"
 
 
 def age(delta: float) -> str:

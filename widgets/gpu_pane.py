@@ -84,19 +84,22 @@ class GpuPane(Pane):
         ("name", "GPU", 10),
         ("util", "Util", 9),
         ("mem", "Mem", 9),
-        ("temp", "Temp", 4),
+        ("temp", "Temp", 5),
         ("power", "Power", 5),
-        ("hist", "History", 8),
-        ("flags", "Flags", 10),
         ("used", "Used", 8),
+        ("flags", "Flags", 12),
+        ("hist", "History", 8),
+        ("workload", "Workload", 18),
         ("clocks", "SM/Mem MHz", 10),
         ("pstate", "P", 3),
         ("fan", "Fan", 4),
         ("pcie", "PCIe", 6),
-        ("workload", "Workload", 18),
         ("uuid", "UUID", 12),
     )
+    pinned = 2
     flex = {"util": 2, "mem": 2, "hist": 1, "flags": 1, "name": 1}
+    text = frozenset({"name", "flags", "workload", "uuid"})
+    fluid = frozenset({"util", "mem", "hist"})
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "sort", "Sort", id="gpu.sort", tooltip="sort GPUs by utilisation, memory, temperature"),
         Binding(
@@ -179,9 +182,9 @@ class GpuPane(Pane):
                 bar(sum(mems) / len(mems) if mems else None, width=mem_bar),
                 na(max(temps) if temps else None, "C"),
                 na(None, "W") if not powers else _watts(sum(powers)),
-                f"{len(tops)} GPUs",
-                Text(f"{flagged} flagged", style="yellow") if flagged else "",
                 "",
+                Text(f"{flagged} flagged", style="yellow") if flagged else "",
+                f"{len(tops)} GPUs",
                 "",
                 "",
                 "",
@@ -229,14 +232,14 @@ class GpuPane(Pane):
                 Text(
                     "" if child else na(gpu.power, "W") if gpu.power is None else _watts(gpu.power), style=dim
                 ),
-                sparkline(snapshot.gpu_history.get(gpu.key, ()), hist_width) if not child else "",
-                flag_text,
                 memory(gpu.mem_used, gpu.mem_total),
+                flag_text,
+                sparkline(snapshot.gpu_history.get(gpu.key, ()), hist_width) if not child else "",
+                plain(self._workload(gpu, snapshot)),
                 clocks,
                 f"P{gpu.pstate}" if gpu.pstate is not None else "N/A",
                 number(gpu.fan, "%") if gpu.fan is not None else "N/A",
                 pcie,
-                plain(self._workload(gpu, snapshot)),
                 plain(gpu.uuid.removeprefix("GPU-")[:8] + "…" if len(gpu.uuid) > 12 else gpu.uuid),
             ),
         )
@@ -276,4 +279,7 @@ def na(value: float | None, unit: str) -> str:
 
 
 def _watts(value: float | None) -> str:
-    return number(value, "W") if value is None or value < 10_000 else f"{value / 1000:.1f}kW"
+    """At most five characters, so a host's sum never outgrows its column: 700W, 5.6kW, 11kW."""
+    if value is None or value < 1000:
+        return number(value, "W")
+    return f"{value / 1000:.1f}kW" if value < 9950 else f"{value / 1000:.0f}kW"

@@ -1,7 +1,8 @@
 """The base of the four panes: a titled box with a table and distinct loading / empty / error states.
 
 Rows are keyed and updated in place; a pane that is hidden, or under a modal, keeps the newest
-snapshot and draws it only when it is seen again.
+snapshot and draws it only when it is seen again. The table holds only the columns that fit whole at
+the pane's width (the name first, then the others by importance); the rest are a column a key away.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
+from rich.cells import cell_len
+from rich.markup import escape
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -27,6 +30,7 @@ Row = tuple[str, tuple[Any, ...]]
 SegmentLines = list[list[Segment]]
 CELL_CACHE_SIZE = 4096  # a few screens of cells at 250x70
 ACTIVE_MARK = "▸ "
+WIDEST_VALUE = 40  # a column widens to hold its widest value up to this; an odd value cannot take the pane
 
 
 class LeanTable(DataTable[Any]):
@@ -73,6 +77,29 @@ class LeanTable(DataTable[Any]):
             return super().focus(scroll_visible)
         finally:
             self._focus_moving = False
+
+    def action_cursor_right(self) -> None:
+        if not self._sideways(1):
+            super().action_cursor_right()
+
+    def action_cursor_left(self) -> None:
+        if not self._sideways(-1):
+            super().action_cursor_left()
+
+    def _on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        if self._sideways(1):
+            event.stop()
+
+    def _on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        if self._sideways(-1):
+            event.stop()
+
+    def _sideways(self, step: int) -> bool:
+        """Sideways keys move the pane's columns by a whole column, never by a character."""
+        if self.cursor_type != "row" or not isinstance(self.parent, Pane):
+            return False
+        self.parent.shift_columns(step)
+        return True
 
     def _on_focus(self, event: events.Focus) -> None:
         event.prevent_default()  # Widget's handler repaints the whole table
@@ -162,35 +189,6 @@ class LeanTable(DataTable[Any]):
             self._lean_cells[key] = lines
         return lines
 
-    def fit_columns(self, widths: dict[str, int], flex: dict[str, int], available: int) -> bool:
-        """Give the room left after the columns that fit to the flexible ones among them, by weight.
-
-        Columns past the right edge stay where they are, reachable by scrolling.
-        """
-        padding = 2 * self.cell_padding
-        used = 0
-        fitting: list[str] = []
-        for key in widths:
-            if used + widths[key] + padding > available:
-                break
-            used += widths[key] + padding
-            fitting.append(key)
-        spare = available - used
-        flex = {key: weight for key, weight in flex.items() if key in fitting}
-        total = sum(flex.values())
-        changed = False
-        for key, column in self.columns.items():
-            base = widths.get(key.value or "", column.width)
-            share = spare * flex.get(key.value or "", 0) // total if total and spare > 0 else 0
-            if column.width != base + share:
-                column.width = base + share
-                changed = True
-        if changed:
-            self._require_update_dimensions = True
-            self._update_count += 1
-            self.refresh()
-        return changed
-
 
 class Pane(Vertical, can_focus=True):
     DEFAULT_CSS = """
@@ -225,10 +223,15 @@ class Pane(Vertical, can_focus=True):
     title: ClassVar[str] = ""
     number: ClassVar[int] = 0
     loading_text: ClassVar[str] = "Loading…"
-    # (key, label, width)
+    # (key, label, width): the first `pinned` stay in place, the others follow in order of importance
     columns: ClassVar[Sequence[tuple[str, str, int]]] = ()
+    pinned: ClassVar[int] = 1
     # columns that take a share of any room beyond the fixed widths, by weight
     flex: ClassVar[dict[str, int]] = {}
+    # free text, cut with an ellipsis when narrow; every other value is shown whole or not at all
+    text: ClassVar[frozenset[str]] = frozenset()
+    # drawn to whatever width the column has (bars, sparklines)
+    fluid: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self) -> None:
         super().__init__(id=f"pane-{self.pane_id}", classes="-loading")
@@ -239,6 +242,20 @@ class Pane(Vertical, can_focus=True):
         self._cells: dict[str, tuple[Any, ...]] = {}
         self.state = PaneState.LOADING
         self._subtitle = ""
+        self._index = {key: index for index, (key, _, _) in enumerate(self.columns)}
+        self._labels = {key: label for key, label, _ in self.columns}
+        # the width each column's values need; grows when a wider value arrives
+        self._need = {key: max(width, cell_len(label)) for key, label, width in self.columns}
+        self._widths = dict(self._need)
+        self._shown = tuple(self._index)
+        self._built: tuple[tuple[str, int], ...] = ()  # the columns the table has now
+        self._room = 0
+        self._shift = 0  # scrolling columns moved out on the left
+        self._max_shift = 0
+        self._columns_note = ""  # how many columns lie to either side, reachable with ← →
+        self._grown = False
+        self._column_keys = tuple(self._index)
+        self._want = {key: 0 for key in self.text}  # the widest free text seen: room left goes there first
 
     def refresh(
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
@@ -267,16 +284,67 @@ class Pane(Vertical, can_focus=True):
     def table(self) -> LeanTable:
         return self.query_one(LeanTable)
 
-    def on_mount(self) -> None:
-        for key, label, width in self.columns:
-            self.table.add_column(label, key=key, width=width)
-
     def on_resize(self) -> None:
-        # the table's own width less a vertical scrollbar's
-        available = self.content_size.width - 2
-        if self.table.fit_columns({key: width for key, _, width in self.columns}, self.flex, available):
-            self._drawn = None  # cells that depend on their width are drawn again
+        room = self.content_size.width - 2  # the table's own width less a vertical scrollbar's
+        if room != self._room:
+            self._room = room
+            self._refit()
+
+    def shift_columns(self, step: int) -> None:
+        """Scroll sideways by whole columns; the pinned ones stay."""
+        shift = max(0, min(self._shift + step, self._max_shift))
+        if shift != self._shift:
+            self._shift = shift
+            self._refit()
+
+    def _refit(self) -> None:
+        if self._fit():
+            self._drawn = None  # drawn again with the new columns
             self.sync()
+
+    def _fit(self) -> bool:
+        """Choose the columns that fit whole: the pinned ones, then the others from the scroll position
+        in order of importance, as many as fit; the room left goes to the flexible ones among them."""
+        pad = 2 * self.table.cell_padding
+        keys = list(self._column_keys)
+        pinned, rest = keys[: self.pinned], keys[self.pinned :]
+        room = self._room - sum(self._need[key] + pad for key in pinned)
+
+        def window(start: int) -> tuple[list[str], int]:
+            shown: list[str] = []
+            used = 0
+            for key in rest[start:]:
+                if used + self._need[key] + pad > room:
+                    break
+                shown.append(key)
+                used += self._need[key] + pad
+            return shown, used
+
+        self._max_shift = next(
+            (start for start in range(len(rest)) if len(window(start)[0]) == len(rest) - start),
+            max(0, len(rest) - 1),
+        )
+        self._shift = min(self._shift, self._max_shift)
+        scrolled, used = window(self._shift)
+        shown = pinned + scrolled
+        spare = max(0, room - used)
+        widths = dict(self._need)
+        for key in shown:  # free text whole where there is room, the most important first
+            extra = min(spare, self._want.get(key, 0) - widths[key])
+            if extra > 0:
+                widths[key] += extra
+                spare -= extra
+        flex = {key: weight for key, weight in self.flex.items() if key in shown}
+        total = sum(flex.values())
+        for key, weight in flex.items():
+            widths[key] += spare * weight // total
+        left, right = self._shift, len(rest) - self._shift - len(scrolled)
+        marks = (f"◂{left}" if left else "", f"{right}▸" if right else "")
+        self._columns_note = f"columns {' '.join(filter(None, marks))}" if left or right else ""
+        if tuple(shown) == self._shown and widths == self._widths:
+            return False
+        self._shown, self._widths = tuple(shown), widths
+        return True
 
     def set_active(self, active: bool) -> None:
         """Mark the pane the keys act on. The -active rules style its border and title only, so only
@@ -316,11 +384,16 @@ class Pane(Vertical, can_focus=True):
         self._drawn = self._latest
         status = self._latest.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
         self._set_state(status)
+        subtitle = ""
         if status.state is PaneState.READY:
             self._update_rows(self.rows(self._latest))
-            self._set_subtitle(self.subtitle(self._latest))
-        else:
-            self._set_subtitle("")
+            subtitle = " · ".join(filter(None, (self.subtitle(self._latest), self._columns_note)))
+            if self._grown:  # a value wider than its column arrived: make room for it, whole
+                self._grown = False
+                self._refit()
+        # a late source or one that never started is said beside whatever the pane shows
+        note = escape(status.note) if status.note else ""
+        self._set_subtitle(" · ".join(filter(None, (note, subtitle))))
 
     def _set_subtitle(self, text: str) -> None:
         if text != self._subtitle:  # setting it repaints the whole pane
@@ -336,7 +409,7 @@ class Pane(Vertical, can_focus=True):
             self.set_class(state is status.state, f"-{state.value}")
         message = self.query_one(".pane-message", Static)
         if status.state is PaneState.LOADING:
-            message.update(self.loading_text)
+            message.update(status.message or self.loading_text)
         elif status.state is PaneState.EMPTY:
             message.update(status.message or "Nothing here yet.")
         elif status.state is PaneState.ERROR:
@@ -347,22 +420,49 @@ class Pane(Vertical, can_focus=True):
     def _update_rows(self, rows: Sequence[Row]) -> None:
         table = self.table
         keys = [key for key, _ in rows]
-        if keys != self._keys:
+        built = tuple((key, self._widths[key]) for key in self._shown)
+        shown = {self._index[key]: key for key in self._shown}
+        rebuild = keys != self._keys or built != self._built
+        columns = self._column_keys
+        for key, cells in rows:
+            old = self._cells.get(key, ())
+            for index, value in enumerate(cells):
+                if index < len(old) and old[index] == value:
+                    continue
+                column = columns[index]
+                if column not in self.fluid:
+                    self._measure(column, value)
+                if not rebuild and index in shown:
+                    table.set_cell(key, column, value)
+        if rebuild:
             selected = self.selected_key
-            table.clear()
+            if built != self._built:
+                table.clear(columns=True)
+                for column, width in built:
+                    table.add_column(self._labels[column], key=column, width=width)
+                self._built = built
+            else:
+                table.clear()
             for key, cells in rows:
-                table.add_row(*cells, key=key)
+                table.add_row(*(cells[index] for index in shown), key=key)
             if selected in keys:
                 table.move_cursor(row=keys.index(selected), animate=False)
-        else:
-            column_keys = [key for key, _, _ in self.columns]
-            for key, cells in rows:
-                old = self._cells.get(key, ())
-                for index, value in enumerate(cells):
-                    if index >= len(old) or old[index] != value:
-                        table.set_cell(key, column_keys[index], value)
         self._keys = keys
         self._cells = dict(rows)
+
+    def _measure(self, column: str, value: Any) -> None:
+        width = value.cell_len if isinstance(value, Text) else cell_len(str(value))
+        if column in self._want:
+            if width > self._want[column]:
+                self._want[column] = width
+                self._grown = self._grown or width > self._widths[column]
+        elif width > self._need[column] and self._need[column] < WIDEST_VALUE:
+            self._need[column] = min(width, WIDEST_VALUE)
+            self._grown = True
+
+    def cell(self, row: str, column: str) -> Any:
+        """A row's value in any column, shown or not."""
+        return self._cells[row][self._index[column]]
 
     @property
     def selected_key(self) -> str | None:
@@ -374,7 +474,7 @@ class Pane(Vertical, can_focus=True):
     # --- for subclasses ---
 
     def column_width(self, key: str) -> int:
-        return self.table.columns[ColumnKey(key)].width
+        return self._widths[key]
 
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         raise NotImplementedError

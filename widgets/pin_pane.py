@@ -23,12 +23,13 @@ class PinPane(Pane):
     columns = (
         ("pin", "Pin", 15),
         ("rev", "Rev", 7),
-        ("drift", "Drift", 20),
-        ("upstream", "Upstream", 22),
+        ("engine", "Engine", 12),
+        ("drift", "Drift", 26),
+        ("upstream", "Upstream", 38),
         ("model", "Model", 30),
-        ("engine", "Engine", 14),
     )
-    flex = {"drift": 2, "upstream": 2, "model": 1}
+    flex = {"drift": 1, "upstream": 2, "model": 1}
+    text = frozenset({"pin", "drift", "upstream", "model"})
     BINDINGS = [
         Binding(
             "enter",
@@ -54,15 +55,6 @@ class PinPane(Pane):
             self.pin = pin
             self.action = action
 
-    def __init__(self, read_only: bool = False) -> None:
-        super().__init__()
-        self.read_only = read_only
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "bump" and self.read_only:
-            return None
-        return True
-
     def rows(self, snapshot: FleetSnapshot) -> Sequence[Row]:
         rows: list[Row] = []
         for pin in snapshot.pins:
@@ -70,12 +62,12 @@ class PinPane(Pane):
             if drifts:
                 first = drifts[0]
                 more = f" (+{len(drifts) - 1})" if len(drifts) > 1 else ""
-                drift = Text(f"≠ {first.endpoint} {first.field} {first.served}{more}", style="magenta")
+                drift = plain(f"≠ {first.endpoint} {first.field} {first.served}{more}", "magenta")
             else:
                 drift = Text("✓ in sync", style="green")
             news = [u.message for u in snapshot.upstream if u.pin == pin.name]
             upstream = (
-                Text(f"↑ {news[0]}" + (f" (+{len(news) - 1})" if len(news) > 1 else ""), style="yellow")
+                plain(f"↑ {news[0]}" + (f" (+{len(news) - 1})" if len(news) > 1 else ""), "yellow")
                 if news
                 else Text("–", style="dim")
             )
@@ -83,7 +75,7 @@ class PinPane(Pane):
             rows.append(
                 (
                     pin.name,
-                    (plain(pin.name), short(pin.revision), drift, upstream, plain(pin.model), plain(engine)),
+                    (plain(pin.name), short(pin.revision), plain(engine), drift, upstream, plain(pin.model)),
                 )
             )
         return rows

@@ -32,7 +32,9 @@ class SignalPane(Pane):
         ("why", "Why", 28),
         ("source", "Source", 34),
     )
+    pinned = 3
     flex = {"title": 2, "why": 1}
+    text = frozenset({"title", "why", "source"})
     BINDINGS = [
         Binding(
             "a",
@@ -43,12 +45,19 @@ class SignalPane(Pane):
         ),
         Binding("m", "mute", "Mute source", id="signal.mute", tooltip="mute the selected signal's source"),
         Binding(
+            "u",
+            "undo",
+            "Undo",
+            id="signal.undo",
+            tooltip="unmute the source just muted, else make the selected acknowledged signal new again",
+        ),
+        Binding(
             "enter", "open", "Details", id="signal.open", tooltip="the selected signal in full, with its URL"
         ),
     ]
 
     class StateRequested(Message):
-        """The operator asked to acknowledge a signal or mute its source."""
+        """The operator asked to acknowledge a signal, mute its source, or take either back."""
 
         def __init__(self, source: str, signal_id: str, action: str) -> None:
             super().__init__()
@@ -130,17 +139,26 @@ class SignalPane(Pane):
             status = replace(status, message="\n".join([status.message, *lines]))
         super()._set_state(status)
 
-    def _request(self, action: str) -> None:
+    def _request(self, action: str, always: bool = False) -> None:
+        """Ask about the selected signal; with `always`, also when none is selected (source and id empty)."""
         key = self.selected_key
         signal = next((signal for signal, made_key, _ in self._made.values() if made_key == key), None)
         if signal is not None:
             self.post_message(self.StateRequested(signal.source, signal.id, action))
+        elif always:
+            self.post_message(self.StateRequested("", "", action))
 
     def action_acknowledge(self) -> None:
         self._request("acknowledge")
 
     def action_mute(self) -> None:
         self._request("mute")
+
+    def action_undo(self) -> None:
+        self._request("undo", always=True)  # a muted source's last signal may have left the pane empty
+
+    def action_unacknowledge(self) -> None:
+        self._request("unacknowledge")
 
     def action_open(self) -> None:
         self._request("open")

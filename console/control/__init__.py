@@ -48,6 +48,7 @@ class CheckResult:
     dry_run: str  # the backend's verdict, in words
     writable: bool = True
     reason: str = ""  # why not writable
+    notes: tuple[str, ...] = ()  # what the person should know before confirming (shown with the plan)
 
 
 class ControlBackend(Protocol):

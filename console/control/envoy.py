@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from console import net
 from console.config import EnvoyBackend as EnvoyConfig
 from console.control import NO_INTENT, CheckResult, ControlError, Intent
 from console.model import RouteState, RouteTarget
@@ -46,7 +47,7 @@ class EnvoyBackend:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT))
+            self._client = net.make_client(timeout=TIMEOUT)
         return self._client
 
     async def close(self) -> None:
@@ -54,9 +55,14 @@ class EnvoyBackend:
             await self._client.aclose()
             self._client = None
 
-    async def _call(self, method: str, path: str) -> httpx.Response:
+    async def _call(self, method: str, path: str) -> net.Body:
+        url = f"{self.admin}{path}"
         try:
-            response = await self._http().request(method, f"{self.admin}{path}")
+            response = await net.fetch(
+                self._http(), method, url, limit=net.CONTROL_MAX, deadline=net.CONTROL_DEADLINE
+            )
+        except net.ReadFailed as exc:
+            raise ControlError(f"envoy {self.admin}: {method} {path}: {exc}") from None
         except httpx.HTTPError as exc:
             raise ControlError(f"envoy {self.admin}: {method} {path}: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
+from console import net
 from console.control import (
     DRAIN,
     MAINT,
@@ -50,6 +51,7 @@ class HaproxyBackend:
         self.targets = dict(targets)  # endpoint -> server
         self.stable = stable
         self.protected = protected
+        self._level: str | None = None
 
     @property
     def label(self) -> str:
@@ -73,9 +75,11 @@ class HaproxyBackend:
         try:
             writer.write(line.encode() + b"\n")
             await writer.drain()
-            reply = await asyncio.wait_for(reader.read(), TIMEOUT)
+            reply = await asyncio.wait_for(_read_capped(reader, net.CONTROL_MAX), TIMEOUT)
         except (OSError, TimeoutError) as exc:
             raise ControlError(f"haproxy {self.address}: {line!r} got no reply ({_reason(exc)})") from None
+        except net.TooLarge as exc:
+            raise ControlError(f"haproxy {self.address}: {line!r}: {exc}") from None
         finally:
             writer.close()
         return reply.decode(errors="replace")
@@ -83,6 +87,13 @@ class HaproxyBackend:
     async def level(self) -> str:
         """The socket's level: user, operator or admin."""
         return (await self.command("show cli level")).strip()
+
+    async def read_only(self) -> str:
+        """Why this socket cannot change weights ("read-only socket (operator)"), or ""; asked once."""
+        if self._level is None:
+            self._level = await self.level()
+        # an HAProxy too old to answer the question is left to the plan's check
+        return f"read-only socket ({self._level})" if self._level in ("user", "operator") else ""
 
     async def read(self) -> RouteState:
         reply = await self.command(f"show servers state {self.backend}")
@@ -118,6 +129,7 @@ class HaproxyBackend:
             stable=self.stable,
             targets=tuple(targets),
             protected=self.protected,
+            read_only=await self.read_only(),
         )
 
     def lines(self, before: RouteState, after: RouteState) -> list[str]:
@@ -173,3 +185,13 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer in {TIMEOUT:g} s"
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+async def _read_capped(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """Everything up to the end of the reply, refused once it passes `limit` bytes."""
+    reply = bytearray()
+    while chunk := await reader.read(64 * 1024):
+        if len(reply) + len(chunk) > limit:
+            raise net.TooLarge(f"reply over {net.size_words(limit)}")
+        reply += chunk
+    return bytes(reply)

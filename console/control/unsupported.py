@@ -37,3 +37,18 @@ class UnsupportedBackend:
 
     async def close(self) -> None:
         return None
+
+
+class BrokenBackend(UnsupportedBackend):
+    """A route whose backend could not be set up: every read says why, nothing is ever acted on."""
+
+    def __init__(self, route: str, problem: str, targets: Mapping[str, str], stable: str) -> None:
+        super().__init__(route, "unavailable", targets, stable)
+        self.problem = problem
+
+    @property
+    def label(self) -> str:
+        return "backend not started"
+
+    def _error(self) -> ControlError:
+        return ControlError(self.problem)

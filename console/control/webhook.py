@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from console import net
 from console.config import WebhookBackend as WebhookConfig
 from console.config import render_body
 from console.control import NO_INTENT, CheckResult, Conflict, ControlError, Intent, ReadOnlyBackend
@@ -46,10 +47,12 @@ class WebhookRoute:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            verify: str | bool = (
-                str(self.config.ca_bundle) if self.config.ca_bundle else self.config.verify_tls
-            )
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT), verify=verify)
+            try:
+                self._client = net.make_client(
+                    verify=self.config.verify_tls, ca_bundle=self.config.ca_bundle, timeout=TIMEOUT
+                )
+            except ValueError as exc:
+                raise ControlError(f"{self.label}: {exc}") from None
         return self._client
 
     async def close(self) -> None:
@@ -63,12 +66,22 @@ class WebhookRoute:
         except ValueError as exc:
             raise ControlError(f"{self.label}: {exc}") from None
 
-    async def _send(self, method: str, url: str, body: bytes | None = None) -> httpx.Response:
+    async def _send(self, method: str, url: str, body: bytes | None = None) -> net.Body:
         headers = self._headers()
         if body is not None:
             headers.setdefault("Content-Type", "application/json")
         try:
-            response = await self._http().request(method, url, content=body, headers=headers)
+            response = await net.fetch(
+                self._http(),
+                method,
+                url,
+                limit=net.CONTROL_MAX,
+                deadline=net.CONTROL_DEADLINE,
+                content=body,
+                headers=headers,
+            )
+        except net.ReadFailed as exc:
+            raise ControlError(f"webhook {method} {url}: {exc}") from None
         except httpx.HTTPError as exc:
             raise ControlError(f"webhook {method} {url}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
         if response.status_code >= 300:

@@ -9,7 +9,6 @@ holds up no other endpoint, because each endpoint's probe runs as its own task.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import ssl
 import time
@@ -22,6 +21,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
+from console import net
 from console.config import EndpointConfig, ThresholdsConfig, resolve_secret
 from console.model import EndpointRecord, Health
 from console.sources import engines, promtext
@@ -46,8 +46,9 @@ LOCAL_PORTS: tuple[tuple[int, str], ...] = (
     (11434, "ollama"),
 )
 
-JSON_LIMIT = 1 << 20  # bytes; an info route bigger than this is not an engine's
-METRICS_LIMIT = 8 << 20  # a busy vLLM with many models and LoRAs exports a few hundred KiB
+JSON_LIMIT = net.JSON_MAX  # decoded bytes; an info route bigger than this is not an engine's
+METRICS_LIMIT = net.METRICS_MAX
+PROBE_REQUESTS = 4  # a probe's requests in a row at most (detect, health, ready, metrics), each bounded
 CONCURRENCY = 128  # endpoints probed at once
 IDENTITY_EVERY = 30.0  # seconds between model-list and identity reads while the state holds
 WINDOW = 60.0  # seconds of metrics history behind the windowed figures
@@ -156,8 +157,10 @@ class _State:
 def _reason(exc: BaseException, timeout: float) -> ProbeFailure:
     if isinstance(exc, ProbeFailure):
         return exc
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TimeoutError | net.TooSlow):
         return ProbeFailure(f"no complete answer within {timeout:g}s")
+    if isinstance(exc, net.ReadFailed):
+        return ProbeFailure(str(exc), Health.UNKNOWN)
     if isinstance(exc, httpx.ConnectTimeout):
         return ProbeFailure("connect timed out")
     if isinstance(exc, httpx.ReadTimeout):
@@ -202,14 +205,12 @@ def _tls_key(target: EndpointTarget) -> tuple[bool, str | None]:
 
 
 def _ssl_context(target: EndpointTarget) -> ssl.SSLContext | bool:
-    if not target.verify_tls:
-        return False
-    if target.ca_bundle is None:
+    if target.verify_tls and target.ca_bundle is None:
         return httpx.create_ssl_context()
     try:
-        return ssl.create_default_context(cafile=target.ca_bundle)
-    except (OSError, ssl.SSLError) as exc:
-        raise ProbeFailure(f"ca_bundle {target.ca_bundle} unusable: {exc}", Health.UNKNOWN) from None
+        return net.tls_context(target.verify_tls, target.ca_bundle)
+    except ValueError as exc:
+        raise ProbeFailure(f"{exc}", Health.UNKNOWN) from None
 
 
 class EndpointCollector:
@@ -247,13 +248,7 @@ class EndpointCollector:
         tls = _tls_key(target)
         if tls not in self._contexts:
             self._contexts[tls] = _ssl_context(target)  # loading CA certificates is slow: once per kind
-        client = httpx.AsyncClient(
-            verify=self._contexts[tls],
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8, keepalive_expiry=60.0),
-            timeout=httpx.Timeout(5.0),
-            trust_env=False,
-        )
+        client = net.make_client(verify=self._contexts[tls], max_connections=8, keepalive_expiry=60.0)
         self._clients[target.name] = client
         self._client_keys[target.name] = tls
         return client
@@ -292,37 +287,36 @@ class EndpointCollector:
         try:
             async with asyncio.timeout(target.timeout):
                 for _ in range(MAX_REDIRECTS + 1):
-                    async with self._client(target).stream(
-                        method, current, headers=headers, json=body, timeout=timeout
-                    ) as response:
-                        if response.is_redirect:
-                            location = urljoin(current, response.headers.get("location", ""))
-                            if urlsplit(location)[:2] != origin:
-                                host = urlsplit(location).netloc or "?"
-                                raise ProbeFailure(
-                                    f"{path} redirects to another host ({host}); not followed", Health.UNKNOWN
-                                )
-                            current = location
-                            continue
-                        length = response.headers.get("content-length", "")
-                        if length.isdigit() and int(length) > limit:
+                    response = await net.fetch(
+                        self._client(target),
+                        method,
+                        current,
+                        limit=limit,
+                        deadline=target.timeout,
+                        headers=headers,
+                        json_body=body,
+                        timeout=timeout,
+                    )
+                    if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
+                        location = urljoin(current, response.headers.get("location", ""))
+                        if urlsplit(location)[:2] != origin:
+                            host = urlsplit(location).netloc or "?"
                             raise ProbeFailure(
-                                f"{path} answer too big ({_size(int(length))})", Health.UNKNOWN
+                                f"{path} redirects to another host ({host}); not followed", Health.UNKNOWN
                             )
-                        chunks: list[bytes] = []
-                        size = 0
-                        async for chunk in response.aiter_raw():
-                            size += len(chunk)
-                            if size > limit:
-                                raise ProbeFailure(f"{path} answer over {_size(limit)}", Health.UNKNOWN)
-                            chunks.append(chunk)
-                        return Answer(
-                            response.status_code,
-                            response.headers.get("content-type", ""),
-                            b"".join(chunks),
-                            (time.perf_counter() - started) * 1000,
-                        )
+                        current = location
+                        continue
+                    return Answer(
+                        response.status_code,
+                        response.headers.get("content-type", ""),
+                        response.content,
+                        (time.perf_counter() - started) * 1000,
+                    )
                 raise ProbeFailure(f"{path}: more than {MAX_REDIRECTS} redirects", Health.UNKNOWN)
+        except net.ReadFailed as exc:
+            if isinstance(exc, net.TooSlow):
+                raise _reason(exc, target.timeout) from None
+            raise ProbeFailure(f"{path} {exc}", Health.UNKNOWN) from None
         except Exception as exc:  # noqa: BLE001 -- every failure becomes a reason
             raise _reason(exc, target.timeout) from None
 
@@ -391,7 +385,7 @@ class EndpointCollector:
 
     async def _probe_gated(self, target: EndpointTarget, state: _State) -> EndpointRecord | None:
         async with self._gate:
-            record = await self.probe(target, state)
+            record = await self.probe_contained(target, state)
         if record is not None:
             state.record = record
         return record
@@ -399,10 +393,28 @@ class EndpointCollector:
     async def probe_one(self, target: EndpointTarget) -> EndpointRecord | None:
         """Probe one endpoint now (its state is kept for the next call)."""
         state = self._states.setdefault(target.name, _State())
-        record = await self.probe(target, state)
+        record = await self.probe_contained(target, state)
         if record is not None:
             state.record = record
         return record
+
+    async def probe_contained(self, target: EndpointTarget, state: _State) -> EndpointRecord | None:
+        """A probe whose every failure, and a probe too slow as a whole, is the endpoint's new state."""
+        deadline = target.timeout * (PROBE_REQUESTS + (1 if target.canary_every else 0))
+        try:
+            async with asyncio.timeout(deadline):
+                return await self.probe(target, state)
+        except TimeoutError:
+            failure = ProbeFailure(f"probe unfinished after {deadline:g}s")
+        except Exception as exc:  # noqa: BLE001 -- a hostile answer must not freeze the endpoint
+            failure = ProbeFailure(f"probe failed: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}")
+            failure.health = Health.UNKNOWN
+        if target.optional and state.record is None:
+            return None
+        now = self.clock()
+        state.errors.append((now, failure.reason))
+        engine = ENGINES.get(state.engine or target.engine)
+        return self._record(target, state, engine, failure.health, [failure.reason], {}, now)
 
     async def probe(self, target: EndpointTarget, state: _State) -> EndpointRecord | None:
         now = self.clock()
@@ -686,23 +698,28 @@ class EndpointCollector:
         url = target.url.rstrip("/") + path
         started = time.perf_counter()
         try:
-            async with (
-                asyncio.timeout(target.timeout),
-                self._client(target).stream("POST", url, headers=headers, json=body) as response,
-            ):
-                first = b""
-                async for chunk in response.aiter_raw():
-                    if chunk.strip():
-                        first = chunk[:256]
-                        break
-                return Answer(
-                    response.status_code,
-                    response.headers.get("content-type", ""),
-                    first,
-                    (time.perf_counter() - started) * 1000,
-                )
+            response = await net.fetch(
+                self._client(target),
+                "POST",
+                url,
+                limit=JSON_LIMIT,
+                deadline=target.timeout,
+                headers=headers,
+                json_body=body,
+                first_chunk=True,
+            )
+        except net.ReadFailed as exc:
+            if isinstance(exc, net.TooSlow):
+                raise _reason(exc, target.timeout) from None
+            raise ProbeFailure(f"{path} {exc}", Health.UNKNOWN) from None
         except Exception as exc:  # noqa: BLE001
             raise _reason(exc, target.timeout) from None
+        return Answer(
+            response.status_code,
+            response.headers.get("content-type", ""),
+            response.content.strip()[:256],
+            (time.perf_counter() - started) * 1000,
+        )
 
     # --- the record ---
 
@@ -806,9 +823,10 @@ def _json(answer: Answer, path: str) -> Any:
     if "json" not in kind:
         raise ProbeFailure(f"{path} answered {kind or 'no content type'}, not JSON", Health.UNKNOWN)
     try:
-        return json.loads(answer.body)
-    except (ValueError, UnicodeDecodeError):
-        raise ProbeFailure(f"{path} answered invalid JSON", Health.UNKNOWN) from None
+        return net.loads(answer.body)
+    except ValueError as exc:
+        detail = "JSON nested too deeply" if "nested" in str(exc) else "invalid JSON"
+        raise ProbeFailure(f"{path} answered {detail}", Health.UNKNOWN) from None
 
 
 def _judge(
@@ -873,13 +891,6 @@ def _metrics_where(engine: Engine, state: _State) -> str:
         default = f"{engine.label}'s default metrics port; set metrics_url if elsewhere"
         return f"none at {state.metrics_url} ({default})"
     return f"{engine.metrics or '/metrics'} not exported or unreadable"
-
-
-def _size(n: int) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.0f} {unit}"
-    return f"{n} B"
 
 
 def with_uptime(

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from console import net
 from console.model import GpuRecord
 from console.sources.gpu_nvml import decode_throttle
 
@@ -302,7 +303,16 @@ class DcgmScraper:
 
     async def _scrape(self, client: httpx.AsyncClient, url: str) -> list[Sample] | str:
         try:
-            response = await client.get(url, headers=self._headers)
+            response = await net.fetch(
+                client,
+                "GET",
+                url,
+                limit=net.METRICS_MAX,
+                deadline=net.METRICS_DEADLINE,
+                headers=self._headers,
+            )
+        except net.ReadFailed as exc:
+            return f"{url}: {exc}"
         except httpx.HTTPError as exc:
             return f"{url}: unreachable ({http_reason(exc)})"
         if response.status_code != 200:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from console import net
 from console.sources.gpu_dcgm import (
     METRICS,
     DcgmError,
@@ -85,15 +86,24 @@ class PrometheusGpuSource:
     async def _query(self, client: httpx.AsyncClient, query: str) -> list[dict[str, Any]]:
         where = f"Prometheus at {self.url}"
         try:
-            response = await client.get(
-                f"{self.url}/api/v1/query", params={"query": query}, headers=self._headers
+            response = await net.fetch(
+                client,
+                "GET",
+                f"{self.url}/api/v1/query",
+                limit=net.QUERY_MAX,
+                deadline=net.QUERY_DEADLINE,
+                params={"query": query},
+                headers=self._headers,
             )
+        except net.ReadFailed as exc:
+            raise DcgmError(f"{where}: {exc}") from None
         except httpx.HTTPError as exc:
             raise DcgmError(f"{where} unreachable ({http_reason(exc)})") from None
         try:
             body = response.json()
-        except ValueError:
-            raise DcgmError(f"{where}: HTTP {response.status_code}, not the Prometheus API") from None
+        except ValueError as exc:
+            detail = f" ({exc})" if "nested" in str(exc) else ""
+            raise DcgmError(f"{where}: HTTP {response.status_code}, not the Prometheus API{detail}") from None
         if not isinstance(body, dict) or body.get("status") != "success":
             error = body.get("error") if isinstance(body, dict) else None
             raise DcgmError(f"{where} rejected the query: {error or f'HTTP {response.status_code}'}")

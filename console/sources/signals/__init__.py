@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from console.http import PoliteClient, RateLimited, Unreachable, UpstreamError, clock_time
+from console.http import DEADLINE, PoliteClient, RateLimited, Unreachable, UpstreamError, clock_time
 from console.model import Signal, SignalSourceState, SignalState
 from console.store import Store
 
@@ -25,6 +25,7 @@ KNOWN_LIMIT = 1000  # ids remembered per source, to tell new ones
 
 JITTER = 0.1  # each interval is stretched or shrunk by up to this fraction, so sources never poll in step
 OFFLINE_RETRY = 60.0  # first retry after the network went away; doubles up to the source's interval
+POLL_DEADLINE = 2 * DEADLINE  # one source's poll as a whole (a redirect or a token is a second request)
 
 
 def parse_time(value: object) -> float | None:
@@ -178,6 +179,8 @@ class SignalPoller:
         self.clock = clock
         self.rng = rng or random.Random()
         self._schedules = [_Schedule(source) for source in sources]
+        self._inflight: dict[int, asyncio.Task[list[Signal]]] = {}  # schedule index -> its poll
+        self._inflight_since: dict[int, float] = {}
 
     @property
     def sources(self) -> list[SignalSource]:
@@ -189,15 +192,45 @@ class SignalPoller:
     def next_due(self) -> float | None:
         return min((s.next_poll for s in self._schedules), default=None)
 
-    async def poll_due(self, force: bool = False) -> PollReport:
-        """Poll every source whose time has come (all of them with `force`), concurrently."""
+    async def poll_due(self, force: bool = False, settle: float | None = None) -> PollReport:
+        """Poll every source whose time has come (all of them with `force`), each as its own task, and
+        wait for them up to `settle` seconds (None: until all are done). A poll still running is not
+        started again; what it finds is reported by a later call."""
         now = self.clock()
-        due = [s for s in self._schedules if force or s.next_poll <= now]
-        report = PollReport(polled=[s.source.source for s in due])
-        results = await asyncio.gather(*(self._poll(s) for s in due))
-        for new in results:
-            report.new.extend(new)
+        for index, schedule in enumerate(self._schedules):
+            if (force or schedule.next_poll <= now) and index not in self._inflight:
+                self._inflight[index] = asyncio.create_task(
+                    self._poll(schedule), name=f"poll:{schedule.source.source}"
+                )
+                self._inflight_since[index] = now
+        if self._inflight:
+            await asyncio.wait(list(self._inflight.values()), timeout=settle)
+        report = PollReport()
+        finished = []
+        for index, task in list(self._inflight.items()):
+            if task.done():
+                del self._inflight[index]
+                self._inflight_since.pop(index, None)
+                finished.append(self._schedules[index])
+                report.polled.append(self._schedules[index].source.source)
+                report.new.extend(task.result())
+        if finished:
+            # another process (`fleetdeck signals`) shows when each source was last polled, and how it went
+            await self.store.record_polls(
+                [(s.source.source, s.ok, s.message) for s in finished], self.clock()
+            )
         return report
+
+    def in_flight_since(self) -> list[tuple[str, float]]:
+        """The sources whose poll is running now, by label, with when each poll started."""
+        return [(self._schedules[i].source.label, self._inflight_since[i]) for i in self._inflight]
+
+    async def close(self) -> None:
+        tasks = list(self._inflight.values())
+        self._inflight.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _poll(self, schedule: _Schedule) -> list[Signal]:
         source = schedule.source
@@ -206,7 +239,11 @@ class SignalPoller:
         ctx = PollContext(self.http, dict(memory), self.clock(), refs=refs)
         first = ctx.first
         try:
-            found = await source.poll(ctx)
+            async with asyncio.timeout(POLL_DEADLINE):
+                found = await source.poll(ctx)
+        except TimeoutError:
+            message = f"no complete answer within {POLL_DEADLINE:g}s"
+            return self._failed(schedule, message, self.clock() + self._jittered(source.interval))
         except RateLimited as exc:
             return self._failed(schedule, f"rate-limited until {clock_time(exc.until)}", exc.until)
         except Unreachable as exc:
