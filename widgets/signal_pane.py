@@ -128,7 +128,10 @@ class SignalPane(Pane):
         if latest is not None and self._drawn is not drawn and self.state is PaneState.EMPTY:
             healthy = sum(1 for s in latest.signal_sources if s.ok)
             if latest.signal_sources:
-                self._set_subtitle(f"{healthy} of {len(latest.signal_sources)} sources healthy")
+                status = latest.status.get(self.pane_id)
+                note = escape(status.note) if status is not None and status.note else ""
+                health = f"{healthy} of {len(latest.signal_sources)} sources healthy"
+                self._set_subtitle(" · ".join(filter(None, (note, health))))
 
     def _set_state(self, status: SourceStatus) -> None:
         # an empty pane says why: each source, failing and why or polled when, and when it polls next
