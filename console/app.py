@@ -434,7 +434,9 @@ class FleetdeckApp(App[None]):
                 None,
             )
             if signal is not None:
-                self.push_screen(SignalDetailScreen(signal), callback=self._signal_detail_closed(signal))
+                sources = self.runtime.snapshot.signal_sources
+                screen = SignalDetailScreen(signal, sources, self.runtime.clock())
+                self.push_screen(screen, callback=self._signal_detail_closed(signal))
 
     def key_of(self, binding_id: str, default: str) -> str:
         """How the key bound to `binding_id` reads now, after any remapping in `[keys]`."""
