@@ -336,13 +336,14 @@ def _serve(args: argparse.Namespace, config: Config, zero: bool, demo: bool) -> 
     def ready() -> None:
         if operators:
             names = ", ".join(sorted(operators.values()))
-            print(f"fleetdeck serve: {url} ({modes}, {len(operators)} operators)", flush=True)
+            # the how-to goes out before the URL line, so whoever waits for that line can read both
             print(
                 f"fleetdeck serve: each operator opens {url}/?token=TOKEN with their own token "
                 f"from {args.operators_file}: {names}",
                 file=sys.stderr,
                 flush=True,
             )
+            print(f"fleetdeck serve: {url} ({modes}, {len(operators)} operators)", flush=True)
         else:
             print(f"fleetdeck serve: {url}/?token={token} ({modes})", flush=True)
 
