@@ -1070,8 +1070,6 @@ def _partial(
     """What of `data` validates as `tp`, parts that failed left out; the model validators that pydantic
     skipped (a field below them failed) are run on it, their problems added to `late`."""
     below = any(len(f) > len(loc) and f[: len(loc)] == loc for f in failed)
-    if loc in failed and not below:
-        return _MISSING
     annotation, tp = tp, _unwrap(tp)
     members = _union_members(tp)
     if members:
@@ -1082,7 +1080,7 @@ def _partial(
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         if not isinstance(data, dict):
             return _MISSING
-        if not below:
+        if not below and loc not in failed:
             return tp.model_validate(data, context=context)
         values = {}
         for name, field in tp.model_fields.items():
@@ -1093,8 +1091,8 @@ def _partial(
             if value is _MISSING:
                 instance.__dict__.pop(name, None)  # absent, not its default: checks that need it are skipped
         for decorator in tp.__pydantic_decorators__.model_validators.values():
-            if decorator.info.mode != "after":
-                continue
+            if decorator.info.mode != "after" or not below:
+                continue  # with no field below failing, pydantic ran it: its problems are in
             try:
                 decorator.func(instance)
             except AttributeError:
@@ -1109,7 +1107,7 @@ def _partial(
             return _MISSING
         item = get_args(tp)[0]
         return [_partial(item, value, (*loc, i), failed, context, late) for i, value in enumerate(data)]
-    if below:
+    if below or loc in failed:
         return _MISSING
     adapter = _LEAF_ADAPTERS.get(id(annotation))
     if adapter is None:

@@ -759,6 +759,18 @@ CHECK_CASES = {
         files={"pins.lock": '[[pins]]\nname = "x"\n'},
         warnings=["console.pins_file: {dir}/pins.lock: pins[0].model: required"],
     ),
+    "a failing route still counts in the cross-checks": Case(
+        LOCAL
+        + '[[endpoints]]\nname = "b"\nurl = "http://127.0.0.1:9"\ntimeout = 0\n'
+        + '[[routes]]\nname = "r"\nstable = "z"\ntargets = { a = "a" }\n'
+        'backend = { kind = "haproxy", address = "127.0.0.1:9", haproxy_backend = "b" }\n' * 2,
+        errors=[
+            "endpoints[1].timeout: duration must be greater than 0",
+            "routes[0].stable: 'z' is not one of the targets (a)",
+            "routes[1].stable: 'z' is not one of the targets (a)",
+            "routes[1]: duplicate route name 'r' (also routes[0])",
+        ],
+    ),
     "field and cross-field problems together": Case(
         '[[endpoints]]\nname = "a"\nurl = "ftp://x"\n[[endpoints]]\nname = "a"\nurl = "http://h:99999"\n'
         '[[routes]]\nname = "r"\nstable = "zz"\nstep = 0\ntargets = { a = "a", ghost = "g" }\n'
