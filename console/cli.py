@@ -275,9 +275,13 @@ def _check(target: Path | None, db: Path | None) -> int:
         print(
             f"{target}: ok ({len(config.endpoints)} endpoints, {len(config.gpus)} GPU sources, "
             f"{len(config.signals)} signal sources, {len(config.routes)} routes"
-            + (f", {len(checked.warnings)} warnings)" if checked.warnings else ")")
+            + (f", {_plural(len(checked.warnings), 'warning')})" if checked.warnings else ")")
         )
     return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _fail(lines: list[str] | str) -> int:

@@ -1311,8 +1311,8 @@ def zero_config_notice(env: Mapping[str, str] = os.environ, cwd: Path | None = N
     return [
         f"No config file found (looked at: {looked}).",
         f"Watching this box: local GPUs, engines on local ports {ports}, and upstream {signals}.",
-        f"To watch your fleet, write {candidates[-1]} (every option: config.example.toml), "
-        "then run fleetdeck check.",
+        f"To watch your fleet, write {candidates[-1]} or ./{candidates[0].name} "
+        "(config.example.toml shows every option), then run fleetdeck check.",
     ]
 
 

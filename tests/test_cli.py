@@ -160,7 +160,9 @@ def test_check_warnings_exit_0_and_errors_exit_2_with_them(tmp_path: Path):
         f"warning: {config}: endpoints[0].ca_bundle: cannot load {tmp_path}/ca.pem: "
         "No such file or directory (this source will fail)"
     ]
-    assert "1 warnings" in result.stdout
+    assert (
+        result.stdout == f"{config}: ok (1 endpoints, 0 GPU sources, 0 signal sources, 0 routes, 1 warning)\n"
+    )
     config.write_text(config.read_text() + 'timeout = "soon"\n')
     result = fleetdeck("check", str(config))
     assert result.returncode == 2
