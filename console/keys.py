@@ -100,6 +100,11 @@ def _one_key_problem(key: str) -> str | None:
             else "e.g. q, f5, question_mark, pageup"
         )
         return f"unknown key {name!r} in {key!r} ({hint})" if modifiers else f"unknown key {name!r} ({hint})"
+    if len(name) == 1 and name.isalpha() and modifiers == ["shift"]:
+        return f"{key!r} would never match: a shifted letter arrives as the capital (write {name.upper()!r})"
+    if len(name) == 1 and name.isupper():
+        fixed = "+".join([*sorted({*modifiers, "shift"}), name.lower()])
+        return f"{key!r} would never match: with a modifier, write the letter in lower case ({fixed!r})"
     if modifiers != sorted(modifiers):
         fixed = "+".join([*sorted(modifiers), name])
         return (

@@ -525,6 +525,15 @@ BAD_INPUTS = {
         "keys.\"app.quit\": 'shift+ctrl+q' would never match: Textual orders modifiers as alt, ctrl, hyper, "
         "meta, shift, super (write 'ctrl+shift+q')",
     ),
+    "shifted letter": (
+        '[keys]\n"app.quit" = "shift+q"\n',
+        "keys.\"app.quit\": 'shift+q' would never match: a shifted letter arrives as the capital (write 'Q')",
+    ),
+    "capital letter with a modifier": (
+        '[keys]\n"app.quit" = "ctrl+Q"\n',
+        "keys.\"app.quit\": 'ctrl+Q' would never match: with a modifier, write the letter in lower case "
+        "('ctrl+shift+q')",
+    ),
     "punctuation with a modifier": (
         '[keys]\n"app.help" = "ctrl+?"\n',
         "keys.\"app.help\": invalid key 'ctrl+?' (name the key: did you mean 'ctrl+question_mark'?)",
