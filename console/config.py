@@ -1191,20 +1191,29 @@ def _check_files(config: Config, db: Path | None, errors: list[str], warnings: l
             warnings.append(
                 f"routes[{i}].backend.kubeconfig: no such file {kubeconfig} (this route cannot be read)"
             )
+    problems: dict[Path, str | None] = {}  # one load per file, however many sources share it
     for where, entry in _tls_settings(config):
         bundle = getattr(entry, "ca_bundle", None)
         if bundle is None:
             continue
-        try:
-            ssl.create_default_context(cafile=str(bundle))
-        except ssl.SSLError as exc:  # before OSError, which it is
-            problem = f"not a PEM file of CA certificates ({exc.reason or exc})"
-        except OSError as exc:
-            problem = exc.strerror or str(exc)
-        else:
-            continue
-        # the run starts without it: this source shows the error in its pane
-        warnings.append(f"{where}.ca_bundle: cannot load {bundle}: {problem} (this source will fail)")
+        if bundle not in problems:
+            problems[bundle] = _ca_problem(bundle)
+        if problems[bundle] is not None:
+            # the run starts without it: this source shows the error in its pane
+            warnings.append(
+                f"{where}.ca_bundle: cannot load {bundle}: {problems[bundle]} (this source will fail)"
+            )
+
+
+def _ca_problem(bundle: Path) -> str | None:
+    """Why the run could not trust the CA certificates in bundle, or None."""
+    try:
+        ssl.create_default_context(cafile=str(bundle))
+    except ssl.SSLError as exc:  # before OSError, which it is
+        return f"not a PEM file of CA certificates ({exc.reason or exc})"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def _check_store(config: Config, db: Path | None, errors: list[str], warnings: list[str]) -> None:
