@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from console import locations
+from console.errors import FleetdeckError
 from console.keys import BINDING_IDS
 
 CONFIG_ENV = "FLEETDECK_CONFIG"
@@ -52,7 +53,7 @@ HEADER_SECRET_HINT = (
 )
 
 
-class ConfigError(Exception):
+class ConfigError(FleetdeckError):
     """A config that cannot be used. Each problem is one line: `path.to.field: what is wrong`."""
 
     def __init__(self, problems: list[str], source: Path | None = None) -> None:
@@ -673,11 +674,6 @@ class HaproxyBackend(_Model):
     """Runtime API socket: host:port, or a unix socket path (admin level to act)."""
     haproxy_backend: NonEmptyStr
     """The HAProxy backend section holding the servers."""
-
-    @property
-    def socket_path(self) -> Path | None:
-        """The unix socket path, or None for a TCP address."""
-        return Path(self.address) if "/" in self.address else None
 
 
 class EnvoyBackend(_Model):

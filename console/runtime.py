@@ -13,13 +13,12 @@ import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from console import net
-from console.actions import Action, Actions, Outcome, OutcomeKind, Plan, Route, build_routes, with_routes
+from console.actions import Actions, Route, build_routes, with_routes
 from console.config import Config, DcgmGpuSource, PrometheusGpuSource, resolve_secret
 from console.control import ControlError
 from console.control.demo import DemoBackend
@@ -31,13 +30,18 @@ from console.demo.upstream import POLL_EVERY, DemoUpstream
 from console.guard import Breach, Guards
 from console.http import PoliteClient, clock_time
 from console.model import (
+    Action,
     EndpointRecord,
     FleetSnapshot,
     GpuProcess,
     GpuRecord,
     Health,
+    Outcome,
+    OutcomeKind,
     PaneState,
     Pin,
+    PinBump,
+    Plan,
     Signal,
     SignalState,
     SourceStatus,
@@ -45,7 +49,6 @@ from console.model import (
 )
 from console.operator import current_operator, refusal
 from console.pins import (
-    PinBump,
     PinsError,
     compute_drift,
     execute_bump,
@@ -82,6 +85,17 @@ WATCH_EVERY = 1.0  # how often loading and stale marks are worked out again
 LOADING_NOTE_AFTER = 5.0  # a pane still loading this long says what it waits for
 STALE_GRACE = 5.0  # seconds past a source's interval before its pane is marked stale
 SIGNAL_SETTLE = 5.0  # seconds a signals refresh waits for polls; slower ones are shown on a later one
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Related:
+    """Upstream state per pin and the signals related to the pins, as worked out from these pins and
+    signals."""
+
+    pins: tuple[Pin, ...]
+    signals: tuple[Signal, ...]
+    upstream: tuple[Upstream, ...]
+    related: tuple[Signal, ...]
 
 
 class Mode(StrEnum):
@@ -189,7 +203,8 @@ class Runtime:
         self._signals: tuple[Signal, ...] = ()  # as stored, before they are related to the pins
         self.muted: frozenset[str] = frozenset()  # the muted signal sources, as last read from the store
         self._signals_stale = True  # read the store again on the next collection, even without a poll
-        self._related_to: tuple[Any, ...] | None = None  # (pins, signals, upstream, related signals)
+        self._related_to: _Related | None = None
+        self._pins_version: tuple[int, int, int] | None = None  # the lock file as last read
 
     # --- lifecycle ---
 
@@ -734,6 +749,11 @@ class Runtime:
         return tuple(marked)
 
     async def _collect_pins(self) -> None:
+        # the endpoints' refresh works out drift every tick; here only a changed lock file is read again
+        seen = await asyncio.to_thread(_file_version, self.pins_path)
+        if seen is not None and seen == self._pins_version:
+            return
+        self._pins_version = None
         try:
             pins = await asyncio.to_thread(load_pins, self.pins_path)
         except PinsError as exc:
@@ -744,6 +764,7 @@ class Runtime:
             self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=())
             return
         self._show_pins(pins)
+        self._pins_version = seen
 
     def _show_pins(self, pins: tuple[Pin, ...]) -> None:
         """The pins with their drift from what the endpoints serve now, repainted only on a change."""
@@ -769,14 +790,12 @@ class Runtime:
 
     def _related(self, pins: tuple[Pin, ...]) -> tuple[tuple[Upstream, ...], tuple[Signal, ...]]:
         """Upstream state per pin and the signals related to the pins, worked out again only on a change."""
-        if (
-            self._related_to is None
-            or self._related_to[0] != pins
-            or self._related_to[1] is not self._signals
-        ):
+        known = self._related_to
+        if known is None or known.pins != pins or known.signals is not self._signals:
             upstream = upstream_state(pins, self._signals)
-            self._related_to = (pins, self._signals, upstream, relate_signals(self._signals, upstream))
-        return self._related_to[2], self._related_to[3]
+            known = _Related(pins, self._signals, upstream, relate_signals(self._signals, upstream))
+            self._related_to = known
+        return known.upstream, known.related
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
@@ -857,28 +876,31 @@ class Runtime:
             return await execute_bump(
                 self.store, self.pins_path, bump, operator.journal_name, operator.ssh_client
             )
+        except PinsError as exc:
+            exc.titled("Pin bump failed")
+            raise
         finally:
-            await self._collect_pins()
+            await self.scheduler.run_now("pins")
 
-    # --- operator requests ---
+    # --- operator requests: the change is written, then its refresh runs through the scheduler ---
 
     async def set_signal_state(self, source: str, signal_id: str, state: SignalState) -> None:
         assert self.store is not None
         await self.store.set_signal_state(source, signal_id, state)
         self._signals_stale = True
-        await self._collect_signals()
+        await self.scheduler.run_now("signals")
 
     async def mute_source(self, source: str) -> None:
         assert self.store is not None
         await self.store.mute_source(source)
         self._signals_stale = True
-        await self._collect_signals()
+        await self.scheduler.run_now("signals")
 
     async def unmute_source(self, source: str) -> None:
         assert self.store is not None
         await self.store.unmute_source(source)
         self._signals_stale = True
-        await self._collect_signals()
+        await self.scheduler.run_now("signals")
 
     # --- routes and actions ---
 
@@ -901,10 +923,11 @@ class Runtime:
         assert self.actions is not None
         outcome = await self.actions.execute(plan)
         if outcome.ok:
-            self.guards.stop(plan.route.name)
-            config = next((r for r in self.config.routes if r.name == plan.route.name), None)
+            self.guards.stop(plan.route)
+            config = next((r for r in self.config.routes if r.name == plan.route), None)
             if config is not None and plan.action is Action.SHIFT_TOWARD and plan.endpoint:
-                self.guards.start(plan.route.name, plan.endpoint, config.guard)
+                # probes begun before now measured the split before the shift: they do not count
+                self.guards.start(plan.route, plan.endpoint, config.guard, since=self.clock())
         return outcome
 
     async def _breached(self, breach: Breach) -> None:
@@ -917,17 +940,23 @@ class Runtime:
                 outcome = await self.actions.execute(plan, cause=f"guard: {breach.reason}")
             except ControlError as exc:
                 outcome = Outcome(OutcomeKind.FAILED, f"automatic rollback of {route.name} failed: {exc}")
-            await self._collect_routes()
+            await self.scheduler.run_now("routes")
         for listener in self.breach_listeners:
             listener(breach, outcome)
 
     async def after_action(self) -> None:
-        """Show the route as read back and probe its endpoints again."""
-        try:
-            await self._collect_routes()
-            await self._collect_endpoints()
-        except (ControlError, httpx.HTTPError) as exc:
-            self._failed("endpoints", "endpoint probes")(exc)
+        """Show the route as read back and probe its endpoints again (a failure is each pane's state)."""
+        await self.scheduler.run_now("routes")
+        await self.scheduler.run_now("endpoints")
+
+
+def _file_version(path: Path) -> tuple[int, int, int] | None:
+    """What tells one version of a file from the next (a rename, a rewrite), or None when it has none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _words(exc: BaseException) -> str:

@@ -15,8 +15,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from console.control import READY, shares
-from console.model import FleetSnapshot, Health, PaneState, RouteState, RouteTarget, SignalState
+from console.model import (
+    READY,
+    FleetSnapshot,
+    Health,
+    PaneState,
+    RouteState,
+    RouteTarget,
+    SignalState,
+    shares,
+)
 from console.runtime import Runtime
 from console.sources.gpu_nvml import NO_DRIVER
 
