@@ -449,7 +449,9 @@ class FleetdeckApp(App[None]):
                 None,
             )
             if signal is not None:
-                self.push_screen(SignalDetailScreen(signal), callback=self._signal_detail_closed(signal))
+                sources = self.runtime.snapshot.signal_sources
+                screen = SignalDetailScreen(signal, sources, self.runtime.clock())
+                self.push_screen(screen, callback=self._signal_detail_closed(signal))
             return
         self._change_signal(message.action, message.source, message.signal_id, muted)
 

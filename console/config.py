@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from console import locations
+from console import locations, shapes
 from console.errors import FleetdeckError
 from console.keys import BINDING_IDS
 
@@ -190,6 +190,13 @@ def _check_repo(value: str) -> str:
 
 
 Repo = Annotated[str, AfterValidator(_check_repo)]
+
+
+def _check_branch(value: str) -> str:
+    if problem := shapes.ref_name(value):
+        raise ValueError(problem)
+    return value
+
 
 _ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -524,7 +531,9 @@ class GithubSignal(_Signal):
     token_env: EnvName | None = None
     """Environment variable holding a GitHub token (raises the rate limit from 60 to 5,000 an hour)."""
     include_prereleases: bool = False
-    """Also report pre-releases."""
+    """Also report pre-releases as news (a pin on a pre-release hears of them either way)."""
+    branch: Annotated[str, AfterValidator(_check_branch)] | None = None
+    """Also follow this branch's head commit (one more request a poll); a move back is a signal."""
     atom_fallback: bool = True
     """Read the public Atom feed when the REST API is rate-limited."""
 
@@ -577,6 +586,8 @@ class ModelScopeSignal(_Signal):
     """Model repo as owner/name; set exactly one of repo and owner."""
     owner: Org | None = None
     """Report new models by this owner; set exactly one of repo and owner."""
+    revision: NonEmptyStr | None = None
+    """Branch watched for new commits (repo only); unset means master."""
     endpoint: HttpUrl | None = None
     """ModelScope URL; unset means $MODELSCOPE_ENDPOINT, else https://modelscope.cn."""
     token_env: EnvName | None = None
@@ -586,10 +597,12 @@ class ModelScopeSignal(_Signal):
     def _one_target(self) -> ModelScopeSignal:
         if (self.repo is None) == (self.owner is None):
             raise _problems(("repo", "set exactly one of repo and owner"))
+        if self.revision is not None and self.repo is None:
+            raise _problems(("revision", "revision needs repo"))
         return self
 
     def _default_label(self) -> str:
-        return f"modelscope {self.repo or self.owner}"
+        return f"modelscope {self.repo or self.owner}" + (f"@{self.revision}" if self.revision else "")
 
     def resolved_endpoint(self, env: Mapping[str, str] = os.environ) -> str:
         return self.endpoint or env.get("MODELSCOPE_ENDPOINT") or DEFAULT_MODELSCOPE_ENDPOINT
@@ -602,6 +615,8 @@ class PypiSignal(_Signal):
     """Project name on the index, e.g. vllm."""
     index_url: HttpUrl = "https://pypi.org"
     """Package index base URL."""
+    include_prereleases: bool = False
+    """Also report pre-releases and their yanks as news (a pin on a pre-release hears of them either way)."""
 
     def _default_label(self) -> str:
         return f"pypi {self.project}"

@@ -161,6 +161,7 @@ class PoliteClient:
         headers: Mapping[str, str] | None = None,
         conditional: bool = True,
         auth: httpx.Auth | tuple[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Fetched:
         """One request; RateLimited when the server says wait, Unreachable when nothing answers.
 
@@ -177,7 +178,14 @@ class PoliteClient:
                     send["If-Modified-Since"] = modified
         try:
             response = await net.fetch(
-                self.client, method, url, limit=MAX_BODY, deadline=DEADLINE, headers=send, auth=auth
+                self.client,
+                method,
+                url,
+                limit=MAX_BODY,
+                deadline=DEADLINE,
+                headers=send,
+                auth=auth,
+                content=content,
             )
         except net.TooLarge:
             raise UpstreamError(f"{url}: response larger than {MAX_BODY // 2**20} MiB") from None

@@ -482,48 +482,126 @@ def _newest_first(signals: Iterable[Signal]) -> list[Signal]:
     return sorted(signals, key=lambda s: -(s.published_at or s.first_seen))
 
 
-def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Upstream | None:
+_PLATFORM_LINE = re.compile(r"^- `([a-z0-9._/-]+)`: `(sha256:[0-9a-f]{64})`$", re.M)
+
+
+def _platforms(body: str) -> dict[str, str]:
+    """os/arch -> manifest digest, as an OCI signal lists the platforms of the index it names."""
+    return dict(_PLATFORM_LINE.findall(body))
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """Where one watched thing (a branch, a tag's digest, a licence, gating) of one source stands."""
+
+    what: str  # "revision", "digest", "license" or "gated"
+    value: str  # what it holds now
+    old: str | None  # what it held before, when the signal says
+    back: bool  # the signal is a move back: `old` is withdrawn
+
+
+def _position(signal: Signal) -> _Position | None:
+    """Where `signal` says a watched thing now stands; None for a signal that says no such thing."""
+    value = _value(signal.id)
+    if signal.kind in ("revision", "digest"):
+        return _Position(signal.kind, value, None, False)
+    if signal.kind in ("license", "gated"):
+        old, _, new = value.partition("->")
+        return _Position(signal.kind, new, old, False)
+    if signal.kind == "rollback":
+        ref, _, rest = value.partition(":")
+        old, _, new = rest.partition(":")[2].partition("->")
+        if ref in ("license", "gated"):
+            what = ref
+        elif signal.source.startswith("oci:"):
+            what = "digest"
+        elif ref.startswith("tag "):
+            return None  # a GitHub tag moved back: no pin field follows a tag's commit
+        else:
+            what = "revision"
+        return _Position(what, new, old, True)
+    return None
+
+
+@dataclass
+class _Track:
+    """The newest position of one watched thing of one source, and what it has withdrawn."""
+
+    current: Signal
+    position: _Position
+    withdrawn: set[str]
+    platform_of: dict[str, str]  # for an image tag: manifest digest -> the platform it was built for
+    indexes_of: dict[str, set[str]]  # manifest digest -> the index digests that held it
+
+
+def _tracks(signals: Sequence[Signal]) -> dict[tuple[str, str], _Track]:
+    """(source, what) -> its track, walked oldest first so a later move on restores what was withdrawn."""
+    tracks: dict[tuple[str, str], _Track] = {}
+    for signal in reversed(_newest_first(signals)):
+        position = _position(signal)
+        if position is None:
+            continue
+        track = tracks.get((signal.source, position.what))
+        if track is None:
+            track = tracks[signal.source, position.what] = _Track(signal, position, set(), {}, {})
+        track.current, track.position = signal, position
+        if position.back and position.old:
+            track.withdrawn.add(position.old)
+        track.withdrawn.discard(position.value)
+        for platform, digest in _platforms(signal.body).items():
+            track.platform_of[digest] = platform
+            track.indexes_of.setdefault(digest, set()).add(position.value)
+    return tracks
+
+
+def _about_pin(pin: Pin, signal: Signal, tracks: dict[tuple[str, str], _Track]) -> Upstream | None:
     """What `signal` means for `pin`, or None when it does not concern it."""
     kind, target = _split_source(signal.source)
     repo, _, branch = target.partition("@")
     value = _value(signal.id)
     on_model = kind in _MODEL_SOURCES and repo.lower() == pin.model.lower()
+    position = _position(signal)
+    track = tracks.get((signal.source, position.what)) if position else None
+    if track is not None and track.current is not signal:
+        return None  # only where each watched thing stands now counts
 
     def upstream(what: str, message: str, field: str | None = None, to: str | None = None) -> Upstream:
         return Upstream(pin.name, what, message, signal.source, signal.id, field, to)
 
-    if on_model and signal.kind == "revision":
-        if latest_revision.get(signal.source) != signal.id or _same_revision(value, pin.revision):
+    if on_model and track is not None and track.position.what == "revision":
+        now = track.position.value
+        if _same_revision(now, pin.revision):
             return None
-        return upstream(
-            "revision",
-            f"newer revision {short(value)} on {branch or 'main'}",
-            "revision",
-            value,
-        )
-    if on_model and signal.kind == "license":
-        new = value.rpartition("->")[2]
-        if pin.license and new.lower() == pin.license.lower():
+        where = branch or "main"
+        if any(_same_revision(old, pin.revision) for old in track.withdrawn):
+            message = (
+                f"pinned revision {short(pin.revision)} was withdrawn: {where} moved back to {short(now)}"
+            )
+            return upstream("withdrawn", message, "revision", now)
+        if track.position.back:
+            withdrawn = f" ({short(track.position.old)} withdrawn)" if track.position.old else ""
+            return upstream("revision", f"{where} moved back to {short(now)}{withdrawn}", "revision", now)
+        return upstream("revision", f"newer revision {short(now)} on {where}", "revision", now)
+    if on_model and track is not None and track.position.what == "license":
+        new = track.position.value
+        if pin.license and pin.license.lower() in (new.lower(), new.split(" (", 1)[0].lower()):
             return None
         return upstream("license", f"licence now {new}, pinned {pin.license or 'unset'}")
-    if on_model and signal.kind == "gated":
-        return upstream("gated", f"gating changed: {value}")
+    if on_model and track is not None and track.position.what == "gated":
+        return upstream("gated", f"gating changed: {track.position.old}->{track.position.value}")
     if on_model and signal.kind == "renamed":
         return upstream("renamed", f"repo renamed to {value}")
     if on_model and signal.kind == "gone":
         return upstream("gone", f"repo {repo} is gone upstream")
-    if signal.kind == "digest" and kind == "oci" and pin.image:
-        name, _, tag = target.rpartition(":")
-        if _image_name(pin.image) != name or _same_digest(value, pin.image):
-            return None
-        return upstream("image", f"image tag {tag} now {short(value)}", "image", f"{name}@{value}")
+    if kind == "oci" and track is not None and track.position.what == "digest" and pin.image:
+        return _about_image(pin, target, track, upstream)
     if pin.engine and signal.source in ENGINE_SOURCES.get(pin.engine, ()):
         if signal.kind == "yanked" and pin.engine_version and _same_version(value, pin.engine_version):
             return upstream("yanked", f"pinned {pin.engine} {value} was yanked")
-        if signal.kind != "release" or not pin.engine_version:
+        if signal.kind not in ("release", "pre-release") or not pin.engine_version:
             return None
         if not newer_version(value, pin.engine_version, pin.prereleases):
-            return None
+            return None  # never a downgrade, never a pre-release the pin's policy leaves out
         words = breaking_notes(signal.body)
         family = model_family(pin.model)
         if words and family and re.search(rf"\b{re.escape(family)}", signal.body, re.I):
@@ -536,6 +614,37 @@ def _about_pin(pin: Pin, signal: Signal, latest_revision: dict[str, str]) -> Ups
             value.lstrip("v") if pin.engine_version[:1] != "v" else value,
         )
     return None
+
+
+def _about_image(pin: Pin, target: str, track: _Track, upstream: Callable[..., Upstream]) -> Upstream | None:
+    """An image pin against where its tag stands: by the index, or by the pinned platform's manifest."""
+    assert pin.image is not None
+    name, _, tag = target.rpartition(":")
+    if _image_name(pin.image) != name:
+        return None
+    pinned = pin.image.split("@")[-1]
+    now = track.position.value
+    if _same_digest(now, pin.image):
+        return None
+    platform = track.platform_of.get(pinned)
+    if platform is not None:  # the pin holds one platform's manifest: that entry is what counts
+        entry = _platforms(track.current.body).get(platform)
+        if entry is None:
+            return upstream("image", f"image tag {tag} no longer has {platform}")
+        if entry == pinned:
+            return None
+        if track.indexes_of.get(pinned, set()) <= track.withdrawn:
+            message = f"pinned {platform} manifest {short(pinned)} was withdrawn: tag {tag} moved back"
+            return upstream("withdrawn", f"{message} to {short(now)}", "image", f"{name}@{entry}")
+        return upstream(
+            "image", f"image tag {tag}: {platform} manifest now {short(entry)}", "image", f"{name}@{entry}"
+        )
+    if pinned in track.withdrawn:
+        message = f"pinned image {short(pinned)} was withdrawn: tag {tag} moved back to {short(now)}"
+        return upstream("withdrawn", message, "image", f"{name}@{now}")
+    if track.position.back:
+        return upstream("image", f"image tag {tag} moved back to {short(now)}", "image", f"{name}@{now}")
+    return upstream("image", f"image tag {tag} now {short(now)}", "image", f"{name}@{now}")
 
 
 def model_family(model: str) -> str:
@@ -562,26 +671,34 @@ def breaking_notes(body: str) -> list[str]:
 
 
 # what an on-call engineer must read first about a pin comes first
-UPSTREAM_ORDER = ("gone", "renamed", "yanked", "license", "gated", "revision", "engine", "image")
+UPSTREAM_ORDER = (
+    "gone",
+    "renamed",
+    "withdrawn",
+    "yanked",
+    "license",
+    "gated",
+    "revision",
+    "engine",
+    "image",
+)
 
 
 def upstream_state(pins: Sequence[Pin], signals: Sequence[Signal]) -> tuple[Upstream, ...]:
     """What upstream says about each pin: newer revision on its branch, newer engine release (and whether
     its notes mention breaking changes), licence or gating changed, repo renamed or gone, image tag moved.
 
-    Muted signals count for nothing; only the newest revision signal of each source counts. Each pin's
-    items come in UPSTREAM_ORDER, newest first within a kind.
+    Muted signals count for nothing. Of each source's branch, image tag, licence and gating only where it
+    stands now counts, and what a move back withdrew is never advised: a pin on it is told it was
+    withdrawn. Each pin's items come in UPSTREAM_ORDER, newest first within a kind.
     """
     live = [s for s in _newest_first(signals) if s.state is not SignalState.MUTED]
-    latest_revision: dict[str, str] = {}
-    for signal in live:
-        if signal.kind == "revision":
-            latest_revision.setdefault(signal.source, signal.id)
+    tracks = _tracks(live)
     found: list[Upstream] = []
     for pin in pins:
         about: dict[tuple[str, str], Upstream] = {}
         for signal in live:
-            item = _about_pin(pin, signal, latest_revision)
+            item = _about_pin(pin, signal, tracks)
             if item and item.bump_field and item.bump_to and shapes.pin_field(item.bump_field, item.bump_to):
                 continue  # stored before shapes were checked: never offered as a bump
             if item is not None:  # one release seen on GitHub and on PyPI is one piece of news

@@ -27,6 +27,7 @@ from console.model import (
 )
 from console.runtime import Runtime
 from console.sources.gpu_nvml import NO_DRIVER
+from console.sources.signals import describe_source, limited
 
 WINDOW = 10.0  # seconds between the two scrapes behind the windowed figures
 
@@ -64,6 +65,11 @@ def problems(snapshot: FleetSnapshot, gpu_expected: bool = True) -> list[str]:
         for pane, status in snapshot.status.items()
         if status.state is PaneState.ERROR and not _no_gpu_here(pane, status.message, gpu_expected)
     ]
+    found += [
+        f"signal source {s.label} ({s.source}) is failing: {s.message}"
+        for s in snapshot.signal_sources
+        if not s.ok and not limited(s)
+    ]
     return found
 
 
@@ -73,6 +79,9 @@ def notes(snapshot: FleetSnapshot, gpu_expected: bool, window: float) -> list[st
         f"{pane}: {status.message} (no GPU configured, none expected)"
         for pane, status in snapshot.status.items()
         if status.state is PaneState.ERROR and _no_gpu_here(pane, status.message, gpu_expected)
+    ]
+    found += [
+        f"signal source {s.label} ({s.source}): {s.message}" for s in snapshot.signal_sources if limited(s)
     ]
     if window <= 0 and snapshot.endpoints:
         found.append("no window (--window 0): TTFT, tokens/s and error rate need two scrapes")
@@ -109,6 +118,9 @@ def document(
             for pin in snapshot.pins
         ],
         "signals": [dataclasses.asdict(s) for s in snapshot.signals if s.state is SignalState.NEW],
+        "signal_sources": [
+            dataclasses.asdict(s) | {"health": describe_source(s)} for s in snapshot.signal_sources
+        ],
         "routes": [dataclasses.asdict(route) for route in snapshot.routes],
         "sources": {pane: dataclasses.asdict(status) for pane, status in snapshot.status.items()},
     }

@@ -31,6 +31,7 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 LOCK_ATTEMPTS = 6  # each attempt already waits up to BUSY_TIMEOUT_MS inside SQLite
+REF_HISTORY_KEPT = 200  # values of each watched ref read back: enough to know any recent one again
 PRUNE_BATCH = 5000  # rows per delete transaction, so a big prune never holds the lock for long
 
 # Migration N takes the schema from version N-1 to N. Append only; never edit a released one.
@@ -124,6 +125,16 @@ MIGRATIONS: tuple[str, ...] = (
         polled_at REAL NOT NULL,
         ok INTEGER NOT NULL,
         message TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    """,
+    """
+    CREATE TABLE ref_history (
+        source TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (source, ref, seq)
     ) WITHOUT ROWID;
     """,
 )
@@ -649,6 +660,36 @@ class Store:
                 " ON CONFLICT (source) DO UPDATE SET state = excluded.state,"
                 " updated_at = excluded.updated_at",
                 (source, _json(state), self.clock()),
+            )
+        )
+
+    # -- where each watched ref (branch, tag, licence) has been, to tell a move back from a move on ---
+
+    async def ref_history(
+        self, source: str, limit: int = REF_HISTORY_KEPT
+    ) -> dict[str, list[tuple[int, str]]]:
+        """ref -> [(seq, value)] oldest first, the newest `limit` of each ref a source watches."""
+        rows = await self._read(
+            "SELECT ref, seq, value FROM (SELECT ref, seq, value, row_number() OVER"
+            " (PARTITION BY ref ORDER BY seq DESC) AS n FROM ref_history WHERE source = ?)"
+            " WHERE n <= ? ORDER BY ref, seq",
+            (source, limit),
+        )
+        history: dict[str, list[tuple[int, str]]] = {}
+        for ref, seq, value in rows:
+            history.setdefault(ref, []).append((int(seq), value))
+        return history
+
+    async def add_ref_history(self, source: str, moves: Sequence[tuple[str, int, str]]) -> None:
+        """Record (ref, seq, value) moves of a source; a seq already there is kept as it was."""
+        if not moves:
+            return
+        now = self.clock()
+        await self._write(
+            lambda: self._db.executemany(
+                "INSERT INTO ref_history (source, ref, seq, value, seen_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                [(source, ref, seq, value, now) for ref, seq, value in moves],
             )
         )
 

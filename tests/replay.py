@@ -28,6 +28,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 class ReplayServer:
@@ -41,7 +42,8 @@ class ReplayServer:
 
             def _answer(self, method: str) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                server.requests.append(Seen(method, self.path, headers))
+                sent = self.rfile.read(int(headers.get("content-length") or 0))
+                server.requests.append(Seen(method, self.path, headers, sent))
                 lookup = "GET" if method == "HEAD" and ("HEAD", self.path) not in server.routes else method
                 answer = server.routes.get((lookup, self.path))
                 if answer is None:
@@ -66,6 +68,9 @@ class ReplayServer:
 
             def do_HEAD(self) -> None:
                 self._answer("HEAD")
+
+            def do_PUT(self) -> None:
+                self._answer("PUT")
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -16,7 +16,7 @@ from console.sources.signals.pypi import PypiSource
 from tests.replay import Answer, harness
 from tests.test_signal_github import ATOM, RELEASES, release
 from tests.test_signal_huggingface import INFO, REPO, SHA_A, model_info
-from tests.test_signal_registries import envelope, simple
+from tests.test_signal_registries import MS_COMMITS, MS_SHA_A, commits, envelope, simple
 
 REV_A = "8b1e0d4c2f6a9e73b5d01c4e8a2f7b96d3c05e11"
 REV_B = "3f2a91c7d84b0e5a6c19f2d73e8b4a05c6d1e927"
@@ -215,9 +215,10 @@ async def test_modelscope_refuses_a_tag_that_is_no_tag(tmp_path):
         h.server.json("/api/v1/models/Qwen/Qwen3-8B", envelope({"Name": "Qwen3-8B", "License": "apache-2.0"}))
         tags = [{"Revision": "v1.0.0", "CreatedAt": 1}, {"Revision": "v2" + CLIPBOARD, "CreatedAt": 2}]
         h.server.json("/api/v1/models/Qwen/Qwen3-8B/revisions", envelope({"RevisionMap": {"Tags": tags}}))
+        h.server.json(MS_COMMITS, commits(MS_SHA_A))
         config = ModelScopeSignal(source="modelscope", repo="Qwen/Qwen3-8B")
         poller = h.poller(ModelScopeSource(config, 900.0, h.server.url))
-        assert [s.id for s in await h.poll(poller)] == ["tag:v1.0.0"]
+        assert [s.id for s in await h.poll(poller) if s.kind == "tag"] == ["tag:v1.0.0"]
         assert refused_state(poller).startswith(
             "refused tags: 'v2\\x1b]52;c;cm0gLXJmIH4K\\x07' is not a branch"
         )

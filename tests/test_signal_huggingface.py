@@ -6,7 +6,7 @@ from console.config import HuggingFaceSignal
 from console.http import clock_time
 from console.model import SignalState
 from console.sources.signals.configured import build_sources
-from console.sources.signals.huggingface import HuggingFaceSource, describe_changes
+from console.sources.signals.huggingface import HuggingFaceSource, describe_changes, file_kind
 from tests.replay import harness
 
 REPO = "Qwen/Qwen3-8B"
@@ -78,7 +78,7 @@ async def test_revision_moved_licence_and_gating_changed(tmp_path):
         assert all(s.state is SignalState.NEW for s in found.values())
         moved = found["revision"]
         assert moved.id == f"revision:{SHA_B}"
-        assert moved.title == f"{REPO} main moved to 9c925d6 (was b968826)"
+        assert moved.title == f"{REPO} main moved to 9c925d6 (was b968826): weights changed"
         assert moved.body == "Files: weights changed."
         assert moved.url == f"{h.server.url}/{REPO}/commit/{SHA_B}"
         assert found["license"].id == "license:apache-2.0->qwen-research"
@@ -156,7 +156,7 @@ async def test_hub_rate_limit_header(tmp_path):
 
 async def test_new_models_by_author_and_hf_endpoint(tmp_path):
     async with harness(tmp_path) as h:
-        listing = "/api/models?author=Qwen&sort=lastModified&direction=-1&limit=50"
+        listing = "/api/models?author=Qwen&sort=createdAt&direction=-1&limit=50"
 
         def models(*ids):
             return [
@@ -181,7 +181,13 @@ async def test_new_models_by_author_and_hf_endpoint(tmp_path):
         poller = h.poller(source)
         baseline = await h.poll(poller)
         assert {s.state for s in baseline} == {SignalState.ACKNOWLEDGED} and len(baseline) == 2
-        h.server.json(listing, models("Qwen/Qwen3.5-14B", "Qwen/Qwen3-8B", "Qwen/Qwen3-4B"))
+        listed = models("Qwen/Qwen3.5-14B", "Qwen/Qwen3-8B", "Qwen/Qwen3-4B")
+        # a model from 2023 that got a commit today: in the listing, created long before watching began
+        old = {**listed[0], "id": "Qwen/Qwen-7B", "modelId": "Qwen/Qwen-7B"}
+        listed.append(
+            old | {"createdAt": "2023-08-03T03:05:48.000Z", "lastModified": "2026-11-28T11:00:00.000Z"}
+        )
+        h.server.json(listing, listed)
         (new,) = await h.poll(poller)
         assert new.id == "new-model:Qwen/Qwen3.5-14B" and new.state is SignalState.NEW
         assert new.title == "New model by Qwen: Qwen/Qwen3.5-14B"
@@ -214,5 +220,16 @@ def test_describe_changes_names_what_changed():
         "generation_config.json": "g",
         "README.md": "r",
     }
-    assert describe_changes(old, new) == "chat template, tokenizer changed; added: README.md"
+    assert describe_changes(old, new) == "chat template and tokenizer changed; added: README.md"
     assert describe_changes(new, new) == "no file contents changed"
+
+
+def test_file_kinds():
+    weights = ["onnx/model.onnx", "tf_model.h5", "flax_model.msgpack", "pytorch_model.bin", "model.gguf"]
+    weights += ["consolidated.pth", "model.safetensors.index.json", "onnx/model.onnx_data"]
+    assert {file_kind(name) for name in weights} == {"weights"}
+    assert file_kind("chat_template.jinja") == "chat template"
+    assert file_kind("tokenizer_config.json") == "tokenizer config (chat template)"
+    assert file_kind("tokenizer.model") == "tokenizer"
+    assert file_kind("generation_config.json") == "generation config"
+    assert file_kind("README.md") == "other files"

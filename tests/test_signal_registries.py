@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from console.config import ModelScopeSignal, OciSignal, PypiSignal
 from console.http import clock_time
@@ -101,7 +102,8 @@ def hub_registry(h, digest: str) -> None:
         200,
         headers={
             "Docker-Content-Digest": digest,
-            "Content-Type": "application/vnd.oci.image.index.v1+json",
+            # a single-platform image: the tag names a manifest, so nothing more is read
+            "Content-Type": "application/vnd.docker.distribution.manifest.v2+json",
             "ratelimit-limit": "100;w=21600",
             "ratelimit-remaining": "99;w=21600",
         },
@@ -195,6 +197,38 @@ def envelope(data) -> dict:
     return {"Code": 200, "Data": data, "Message": "success", "RequestId": "r-1", "Success": True}
 
 
+MS_SHA_A = "5f3e8d3c2b1a09f8e7d6c5b4a3928170f6e5d4c3"
+MS_SHA_B = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+
+
+def commits(*shas: str) -> dict:
+    """`GET /api/v1/models/{repo}/commits`: the fields `CommitHistoryResponse` reads in the SDK."""
+    return {
+        "Code": 200,
+        "Data": {
+            "Commit": [
+                {
+                    "Id": sha,
+                    "ShortId": sha[:8],
+                    "Title": f"upload {n}",
+                    "Message": f"upload {n}",
+                    "AuthorName": "qwen",
+                    "AuthoredDate": 1753500000 - n,
+                    "CommittedDate": 1753500000 - n,
+                    "CreatedAt": 1753500000 - n,
+                }
+                for n, sha in enumerate(shas)
+            ]
+        },
+        "Message": "success",
+        "Success": True,
+        "TotalCount": len(shas),
+    }
+
+
+MS_COMMITS = "/api/v1/models/Qwen/Qwen3-8B/commits?Ref=master&PageNumber=1&PageSize=1"
+
+
 async def test_modelscope_repo_tags_and_licence(tmp_path):
     async with harness(tmp_path) as h:
         info = "/api/v1/models/Qwen/Qwen3-8B"
@@ -211,6 +245,7 @@ async def test_modelscope_repo_tags_and_licence(tmp_path):
                 }
             ),
         )
+        h.server.json(MS_COMMITS, commits(MS_SHA_A))
         h.server.json(
             revisions,
             envelope(
@@ -224,8 +259,9 @@ async def test_modelscope_repo_tags_and_licence(tmp_path):
         )
         config = ModelScopeSignal(source="modelscope", repo="Qwen/Qwen3-8B")
         poller = h.poller(ModelScopeSource(config, 900.0, h.server.url))
-        (tag,) = await h.poll(poller)
-        assert tag.id == "tag:v1.0.0" and tag.published_at == 1753400000.0
+        found = {s.kind: s for s in await h.poll(poller)}
+        assert found["tag"].id == "tag:v1.0.0" and found["tag"].published_at == 1753400000.0
+        assert found["revision"].id == f"revision:{MS_SHA_A}"
         h.server.json(
             info, envelope({"Name": "Qwen3-8B", "Path": "Qwen", "License": "Qwen RESEARCH LICENSE"})
         )
@@ -238,19 +274,34 @@ async def test_modelscope_repo_tags_and_licence(tmp_path):
         assert poller.states()[0].message.endswith("ModelScope says: model not exists")
 
 
+def ms_models(*names: str, created: int = 1753500000) -> dict:
+    """`PUT /api/v1/models/`'s answer, as the SDK's `list_models` returns its Data: Models and TotalCount."""
+    return envelope(
+        {
+            "Models": [
+                {"Name": name, "Path": "Qwen", "ChineseName": name, "CreatedTime": created + n}
+                for n, name in enumerate(names)
+            ],
+            "TotalCount": len(names),
+        }
+    )
+
+
 async def test_modelscope_owner_new_models(tmp_path):
     async with harness(tmp_path) as h:
-        listing = "/openapi/v1/models?owner=Qwen&page_number=1&page_size=50"
-        h.server.json(
-            listing, {"success": True, "data": {"models": [{"id": "Qwen/Qwen3-8B"}], "total_count": 1}}
-        )
+        h.server.json("/api/v1/models/", ms_models("Qwen3-8B"), method="PUT")
+        h.clock.now = 1753600000.0
         poller = h.poller(
             ModelScopeSource(ModelScopeSignal(source="modelscope", owner="Qwen"), 900.0, h.server.url)
         )
         assert len(await h.poll(poller)) == 1
-        h.server.json(
-            listing,
-            {"success": True, "data": {"models": [{"id": "Qwen/Qwen3.5-14B"}, {"id": "Qwen/Qwen3-8B"}]}},
-        )
+        (put,) = [r for r in h.server.requests if r.method == "PUT"]
+        assert put.path == "/api/v1/models/"
+        assert json.loads(put.body) == {"Path": "Qwen", "PageNumber": 1, "PageSize": 100}
+        listing = ms_models("Qwen3.5-14B", "Qwen3-8B", created=1753700000)
+        # an old model newly in the listing (made public, or on an earlier page before) is not new
+        listing["Data"]["Models"].append({"Name": "Qwen2-7B", "Path": "Qwen", "CreatedTime": 1717000000})
+        h.server.json("/api/v1/models/", listing, method="PUT")
         (new,) = await h.poll(poller)
         assert new.id == "new-model:Qwen/Qwen3.5-14B" and new.state is SignalState.NEW
+        assert new.published_at == 1753700000.0

@@ -29,6 +29,7 @@ async def test_a_store_of_the_previous_schema_gains_the_table(tmp_path: Path):
     db = sqlite3.connect(path)
     db.execute("DROP TABLE source_state")
     db.execute("DROP TABLE signal_polls")
+    db.execute("DROP TABLE ref_history")
     db.execute("DROP TABLE route_leases")
     db.execute("ALTER TABLE audit DROP COLUMN owner")
     db.execute("PRAGMA user_version = 2")  # source_state came with the third migration
@@ -46,7 +47,8 @@ async def test_polls_are_remembered_and_a_store_of_the_previous_schema_gains_the
         pass
     db = sqlite3.connect(path)
     db.execute("DROP TABLE signal_polls")
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    db.execute("DROP TABLE ref_history")
+    db.execute("PRAGMA user_version = 4")  # signal_polls came with the fifth migration
     db.commit()
     db.close()
     async with await Store.open(path, clock=lambda: 1000.0) as store:

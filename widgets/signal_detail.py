@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from rich.console import Group
 from rich.table import Table
@@ -12,7 +13,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.model import Signal
+from console.model import Signal, SignalSourceState
+from console.sources.signals import describe_source
 from widgets.format import signal_state
 from widgets.sheet import Sheet
 
@@ -23,7 +25,7 @@ def _when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch)) if epoch else "–"
 
 
-def signal_body(signal: Signal) -> Group:
+def signal_body(signal: Signal, sources: Sequence[SignalSourceState] = (), now: float | None = None) -> Group:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
@@ -47,6 +49,9 @@ def signal_body(signal: Signal) -> Group:
         parts.append(Markdown(clipped, hyperlinks=False))
     else:
         parts.append(Text("No notes.", style="dim"))
+    if sources:  # every source's health, so one that fails is seen where signals are read
+        parts += [Text(""), Text("Sources", style="bold")]
+        parts += [Text(describe_source(s, now), style="" if s.ok else "red") for s in sources]
     return Group(*parts)  # type: ignore[arg-type]
 
 
@@ -59,15 +64,19 @@ class SignalDetailScreen(Sheet[str | None]):
         Binding("c", "copy_url", "Copy URL", id="signal_detail.copy"),
     ]
 
-    def __init__(self, signal: Signal) -> None:
+    def __init__(
+        self, signal: Signal, sources: Sequence[SignalSourceState] = (), now: float | None = None
+    ) -> None:
         super().__init__()
         self.signal = signal
+        self.sources = tuple(sources)
+        self.now = now
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
             box.border_title = "Signal"
             box.border_subtitle = "a acknowledge · c copy URL · Esc close"
-            yield Static(signal_body(self.signal))
+            yield Static(signal_body(self.signal, self.sources, self.now))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from textual import on
@@ -11,7 +12,8 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.model import FleetSnapshot, Signal, SignalState
+from console.model import FleetSnapshot, PaneState, Signal, SignalSourceState, SignalState, SourceStatus
+from console.sources.signals import describe_source, limited
 from widgets.format import age, signal_state
 from widgets.pane import Pane, Row, plain
 
@@ -103,16 +105,42 @@ class SignalPane(Pane):
 
     def subtitle(self, snapshot: FleetSnapshot) -> str:
         new = sum(1 for s in snapshot.signals if s.state is SignalState.NEW)
-        text = f"{new} new · {len(snapshot.signals)} total"
-        troubled = [s for s in snapshot.signal_sources if not s.ok]
+        return f"{new} new · {len(snapshot.signals)} total{self._health(snapshot.signal_sources)}"
+
+    @staticmethod
+    def _health(sources: Sequence[SignalSourceState]) -> str:
+        """` · ⚠ label: why (+2 more)`: a failing source first, and how many more are in trouble."""
+        troubled = [s for s in sources if not s.ok]
         if not troubled:
-            return text
+            return ""
         offline = [s for s in troubled if s.message.startswith("offline since")]
-        if len(offline) == len(snapshot.signal_sources):
-            return f"{text} · ⚠ {offline[0].message.split(' (')[0]}"  # one line for all, not one per source
-        more = f" (+{len(troubled) - 1})" if len(troubled) > 1 else ""
+        if len(offline) == len(sources):
+            return f" · ⚠ {offline[0].message.split(' (')[0]}"  # one line for all, not one per source
+        failing = [s for s in troubled if not limited(s)] or troubled
+        more = f" (+{len(troubled) - 1} more)" if len(troubled) > 1 else ""
         # the message may quote a server's words: never let them be read as markup
-        return f"{text} · ⚠ {escape(troubled[0].label)}: {escape(troubled[0].message)}{more}"
+        return f" · ⚠ {escape(failing[0].label)}: {escape(failing[0].message)}{more}"
+
+    def sync(self) -> None:
+        drawn = self._drawn
+        super().sync()
+        latest = self._latest
+        if latest is not None and self._drawn is not drawn and self.state is PaneState.EMPTY:
+            healthy = sum(1 for s in latest.signal_sources if s.ok)
+            if latest.signal_sources:
+                status = latest.status.get(self.pane_id)
+                note = escape(status.note) if status is not None and status.note else ""
+                health = f"{healthy} of {len(latest.signal_sources)} sources healthy"
+                self._set_subtitle(" · ".join(filter(None, (note, health))))
+
+    def _set_state(self, status: SourceStatus) -> None:
+        # an empty pane says why: each source, failing and why or polled when, and when it polls next
+        sources = self._latest.signal_sources if self._latest is not None else ()
+        offline = all(s.message.startswith("offline since") for s in sources)  # said once, above
+        if status.state is PaneState.EMPTY and sources and not offline:
+            lines = [describe_source(s, self._clock()) for s in sources]
+            status = replace(status, message="\n".join([status.message, *lines]))
+        super()._set_state(status)
 
     def _request(self, action: str, always: bool = False) -> None:
         """Ask about the selected signal; with `always`, also when none is selected (source and id empty)."""

@@ -111,7 +111,10 @@ class DemoUpstream:
                 "license": "apache-2.0",
                 "gated": "no",
             },
-            "huggingface:author:Qwen": {"known": ["Qwen/Qwen3-8B", "Qwen/Qwen3-Embedding-8B"]},
+            "huggingface:author:Qwen": {
+                "known": ["Qwen/Qwen3-8B", "Qwen/Qwen3-Embedding-8B"],
+                "since": self.fleet.start - 86400,
+            },
             "github:vllm-project/vllm": {"polled": True},
             "github:ggml-org/llama.cpp": {"polled": True},
             "pypi:sglang": {"known": ["0.5.4"], "yanked": []},
@@ -166,7 +169,7 @@ class DemoUpstream:
             "/api/models/Qwen/Qwen3-Embedding-8B/revision/main?blobs=true": self._model(
                 "Qwen/Qwen3-Embedding-8B", QWEN3_EMBED_REV, s - 5 * 3600, "qwen-research", "t0"
             ),
-            "/api/models?author=Qwen&sort=lastModified&direction=-1&limit=50": [
+            "/api/models?author=Qwen&sort=createdAt&direction=-1&limit=50": [
                 {"id": "Qwen/Qwen3.5-14B", "createdAt": _iso(s - 2 * 3600)},
                 {"id": "Qwen/Qwen3-8B", "createdAt": _iso(s - 200 * 86400)},
                 {"id": "Qwen/Qwen3-Embedding-8B", "createdAt": _iso(s - 150 * 86400)},

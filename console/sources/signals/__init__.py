@@ -38,6 +38,29 @@ def parse_time(value: object) -> float | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class RefMove:
+    """A watched ref (branch, tag, licence, gating) that now holds another value."""
+
+    ref: str
+    old: str | None  # None: first sight
+    new: str
+    seq: int
+    back: bool  # `new` was held before: a move back, and `old` is withdrawn
+
+
+def rollback_signal(source: str, move: RefMove, title: str, url: str = "", body: str = "") -> Signal:
+    """A move back, a signal of its own every time it happens (its place in the ref's history is its id)."""
+    return Signal(
+        source=source,
+        id=f"rollback:{move.ref}:{move.seq}:{move.old}->{move.new}",
+        kind="rollback",
+        title=title,
+        url=url,
+        body=body,
+    )
+
+
 @dataclass
 class PollContext:
     """What a source gets for one poll: HTTP, its memory of the last poll, and somewhere to say more."""
@@ -48,6 +71,8 @@ class PollContext:
     limited_until: float | None = None  # set by a source that fell back to another way of reading
     note: str = ""  # e.g. "read the Atom feed"
     problem: str = ""  # a problem that did not stop the poll, e.g. "401: set token_env"
+    refs: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # ref -> [(seq, value)]
+    moves: list[tuple[str, int, str]] = field(default_factory=list)  # (ref, seq, value) to record
 
     @property
     def first(self) -> bool:
@@ -56,6 +81,24 @@ class PollContext:
     def limited(self, until: float, note: str = "") -> None:
         self.limited_until = max(until, self.limited_until or 0.0)
         self.note = note
+
+    def move(self, ref: str, value: str, remembered: str | None = None) -> RefMove | None:
+        """Record that `ref` now holds `value`; the move, or None when it holds what it held.
+
+        `remembered` is the value a source kept before refs had a history, taken as the first entry.
+        """
+        history = self.refs.setdefault(ref, [])
+        if not history and remembered is not None:
+            history.append((0, remembered))
+            self.moves.append((ref, 0, remembered))
+        if history and history[-1][1] == value:
+            return None
+        old = history[-1][1] if history else None
+        seq = history[-1][0] + 1 if history else 0
+        back = any(held == value for _, held in history)
+        history.append((seq, value))
+        self.moves.append((ref, seq, value))
+        return RefMove(ref, old, value, seq, back)
 
     def unseen(self, ids: Sequence[tuple[str, T]]) -> list[tuple[str, T]]:
         """The ids not seen on an earlier poll, each once; the newest KNOWN_LIMIT are remembered."""
@@ -192,7 +235,8 @@ class SignalPoller:
     async def _poll(self, schedule: _Schedule) -> list[Signal]:
         source = schedule.source
         memory = await self.store.get_source_state(source.source)
-        ctx = PollContext(self.http, dict(memory), self.clock())
+        refs = await self.store.ref_history(source.source)
+        ctx = PollContext(self.http, dict(memory), self.clock(), refs=refs)
         first = ctx.first
         try:
             async with asyncio.timeout(POLL_DEADLINE):
@@ -224,6 +268,7 @@ class SignalPoller:
         if first:
             found = [replace(s, state=SignalState.ACKNOWLEDGED) for s in found]
         new = await self.store.upsert_signals(found)
+        await self.store.add_ref_history(source.source, ctx.moves)
         schedule.failures = 0
         schedule.offline_since = None
         schedule.last_ok = now
@@ -264,6 +309,48 @@ class SignalPoller:
         if not times or any(t is None for t in times):
             return None
         return min(t for t in times if t is not None)
+
+
+def limited(state: SignalSourceState) -> bool:
+    """Waiting out a rate limit: the source is fine, only slowed (and may read a fallback meanwhile)."""
+    return state.message.startswith("rate-limited until")
+
+
+def describe_source(state: SignalSourceState, now: float | None = None) -> str:
+    """One source's health in one line: failing and why, or polled when; next poll when.
+
+    Times are wall-clock (HH:MM), or with `now` how long ago and how soon (`polled 3m ago · next poll in
+    12m`).
+    """
+
+    def ago(when: float) -> str:
+        if now is None:
+            return clock_time(when)
+        return "just now" if now - when < 60 else f"{_span(now - when)} ago"
+
+    polled = f"polled {ago(state.last_ok)}" if state.last_ok is not None else "not polled yet"
+    due = ""
+    if state.next_poll:
+        soon = clock_time(state.next_poll) if now is None else _soon(state.next_poll - now)
+        due = f" · next poll {soon}"
+    if state.ok:
+        return f"✔ {state.label}: {polled}{due}"
+    mark = "…" if limited(state) else "✖"
+    last = f" (last {polled})" if state.last_ok is not None else ""
+    return f"{mark} {state.label}: {state.message}{last}{due}"
+
+
+def _soon(seconds: float) -> str:
+    # jitter moves a poll by seconds: to a person, anything under a minute is one thing
+    return "within a minute" if seconds < 60 else f"in {_span(seconds)}"
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def bearer(token: str | None) -> Mapping[str, str]:

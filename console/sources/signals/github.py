@@ -1,4 +1,10 @@
-"""GitHub releases or tags, by the REST API, falling back to the public Atom feed when rate-limited."""
+"""GitHub releases or tags, by the REST API, falling back to the public Atom feed when rate-limited.
+
+A pre-release is known by its flag, or, where there is none (tags, the Atom feed), by its version
+(`v0.11.0rc1`, `1.0.0-beta.2`, a nightly): it arrives as kind `pre-release`, news only when the source's
+`include_prereleases` says so and else kept quietly, so a pin on a pre-release hears of the next one.
+A tag that is moved to another commit, and a watched `branch`, are followed: a move back is a signal.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,11 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from console import shapes
+from console import shapes, versions
 from console.config import GithubSignal
 from console.http import RateLimited, UpstreamError
-from console.model import Signal
-from console.sources.signals import PollContext, bearer, parse_time
+from console.model import Signal, SignalState
+from console.sources.signals import PollContext, bearer, parse_time, rollback_signal
 from console.sources.signals.feeds import parse_feed_off_loop
 
 PER_PAGE = 20
@@ -65,24 +71,92 @@ class GithubSource:
                 continue
             if problem := _misshapen(item, "tag_name" if self.config.track == "releases" else "name"):
                 refused.append(problem)
-            elif signal := parse(item):
+                continue
+            if signal := parse(item):
                 signals.append(signal)
+            if self.config.track == "tags":
+                signals.extend(self._tag_moved(ctx, item))
         ctx.refused(self.config.track, refused)
+        if self.config.branch:
+            signals.extend(await self._branch(ctx, self.config.branch))
         return signals
+
+    def _state(self, prerelease: bool) -> SignalState:
+        quiet = prerelease and not self.config.include_prereleases
+        return SignalState.ACKNOWLEDGED if quiet else SignalState.NEW
+
+    def _tag_moved(self, ctx: PollContext, item: dict[str, Any]) -> list[Signal]:
+        """A tag now on another commit than before; back on an earlier one is a move back."""
+        name, commit = item.get("name"), item.get("commit")
+        sha = commit.get("sha") if isinstance(commit, dict) else None
+        if not isinstance(name, str) or not isinstance(sha, str):
+            return []
+        move = ctx.move(f"tag {name}", sha)
+        if move is None or move.old is None:
+            return []
+        url = f"{self.config.web_url}/{self.repo}/commit/{sha}"
+        if move.back:
+            title = f"{self.repo} tag {name} moved back to {sha[:7]}: {move.old[:7]} withdrawn"
+            return [rollback_signal(self.source, move, title, url)]
+        return [
+            Signal(
+                source=self.source,
+                id=f"tag-moved:{name}:{sha}",
+                kind="tag-moved",
+                title=f"{self.repo} tag {name} moved to {sha[:7]} (was {move.old[:7]})",
+                url=url,
+            )
+        ]
+
+    async def _branch(self, ctx: PollContext, branch: str) -> list[Signal]:
+        """The watched branch's head (GET /repos/{repo}/branches/{branch}); a move back withdraws a commit."""
+        url = f"{self.base}/repos/{self.repo}/branches/{branch}"
+        fetched = await ctx.http.get(url, headers=self.headers)
+        if fetched.not_modified:
+            return []
+        if fetched.status != 200:
+            raise fetched.fail(_message(fetched.json()) if fetched.content.startswith(b"{") else "")
+        data = fetched.json()
+        commit = data.get("commit") if isinstance(data, dict) else None
+        sha = commit.get("sha") if isinstance(commit, dict) else None
+        if not isinstance(sha, str):
+            raise UpstreamError(f"{url}: no commit sha for branch {branch}")
+        if problem := shapes.commit_sha(sha):
+            raise UpstreamError(f"{url}: refused the branch head: {problem}")
+        move = ctx.move(f"branch {branch}", sha)
+        if move is None:
+            return []
+        link = f"{self.config.web_url}/{self.repo}/commit/{sha}"
+        if move.back and move.old:
+            title = f"{self.repo} {branch} moved back to {sha[:7]}: {move.old[:7]} withdrawn"
+            return [rollback_signal(self.source, move, title, link)]
+        title = f"{self.repo} {branch} is at {sha[:7]}"
+        if move.old:
+            title = f"{self.repo} {branch} moved to {sha[:7]} (was {move.old[:7]})"
+        return [
+            Signal(
+                source=self.source,
+                id=f"revision:{sha}",
+                kind="revision",
+                title=title,
+                url=link,
+                state=SignalState.NEW if move.old else SignalState.ACKNOWLEDGED,
+            )
+        ]
 
     def _release(self, item: dict[str, Any]) -> Signal | None:
         tag = item.get("tag_name")
         if not isinstance(tag, str) or item.get("draft"):
             return None
-        if item.get("prerelease") and not self.config.include_prereleases:
-            return None
+        pre = bool(item.get("prerelease")) or versions.is_prerelease(tag)
         name = item.get("name") or ""
         title = f"{self.repo} {tag}" + (f": {name}" if name and name != tag else "")
         return Signal(
             source=self.source,
             id=f"release:{tag}",
-            kind="release",
-            title=title + (" (pre-release)" if item.get("prerelease") else ""),
+            kind="pre-release" if pre else "release",
+            state=self._state(pre),
+            title=title + (" (pre-release)" if pre else ""),
             url=str(item.get("html_url") or f"{self.config.web_url}/{self.repo}/releases/tag/{tag}"),
             published_at=parse_time(item.get("published_at")),
             body=str(item.get("body") or ""),
@@ -92,11 +166,13 @@ class GithubSource:
         name = item.get("name")
         if not isinstance(name, str):
             return None
+        pre = versions.is_prerelease(name)
         return Signal(
             source=self.source,
             id=f"release:{name}",
-            kind="release",
-            title=f"{self.repo} tag {name}",
+            kind="pre-release" if pre else "release",
+            state=self._state(pre),
+            title=f"{self.repo} tag {name}" + (" (pre-release)" if pre else ""),
             url=f"{self.config.web_url}/{self.repo}/releases/tag/{name}",
         )
 
@@ -148,13 +224,16 @@ class GithubSource:
             if problem := shapes.ref_name(tag):
                 refused.append(problem)
                 continue
+            pre = versions.is_prerelease(tag)  # the feed carries no pre-release flag: the version says
             signals.append(
                 Signal(
                     source=self.source,
                     id=f"release:{tag}",
-                    kind="release",
+                    kind="pre-release" if pre else "release",
+                    state=self._state(pre),
                     title=f"{self.repo} {tag}"
-                    + (f": {item.title}" if item.title and item.title != tag else ""),
+                    + (f": {item.title}" if item.title and item.title != tag else "")
+                    + (" (pre-release)" if pre else ""),
                     url=item.link,
                     published_at=item.published_at,
                     body=item.text,

@@ -14,14 +14,20 @@ from console import shapes
 from console.config import HuggingFaceSignal
 from console.http import UpstreamError
 from console.model import Signal
-from console.sources.signals import PollContext, bearer, parse_time
+from console.sources.signals import PollContext, RefMove, bearer, parse_time, rollback_signal
 
 AUTHOR_LIMIT = 50
 _RENAMED = re.compile(r"/api/models/([^/]+/[^/?]+)")
 
 # which part of a deployment a changed file belongs to, so a revision move says what changed
 _FILE_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\.(safetensors|bin|gguf|pt|pth)$|\.safetensors\.index\.json$"), "weights"),
+    (
+        re.compile(
+            r"\.(safetensors|bin|gguf|ggml|onnx|onnx_data|h5|msgpack|pt|pth|ckpt|tflite|mlmodel|nemo)$"
+            r"|\.(safetensors|bin)\.index\.json$"
+        ),
+        "weights",
+    ),
     (re.compile(r"(^|/)chat_template\.(jinja|json)$"), "chat template"),
     (re.compile(r"(^|/)tokenizer_config\.json$"), "tokenizer config (chat template)"),
     (re.compile(r"(^|/)(tokenizer|vocab|merges|special_tokens_map)[^/]*$"), "tokenizer"),
@@ -45,13 +51,14 @@ def _files(data: Mapping[str, Any]) -> dict[str, str]:
 
 
 def describe_changes(old: Mapping[str, str], new: Mapping[str, str]) -> str:
-    """What a revision move changed, by kind of file: `weights, chat template changed; 1 file added`."""
+    """What a revision move changed, by kind of file: `weights and chat template changed; added: x`."""
     changed = sorted({file_kind(n) for n in new if n in old and old[n] and new[n] and old[n] != new[n]})
     added = [n for n in new if n not in old]
     removed = [n for n in old if n not in new]
     parts = []
     if changed:
-        parts.append(", ".join(changed) + " changed")
+        said = changed[0] if len(changed) == 1 else f"{', '.join(changed[:-1])} and {changed[-1]}"
+        parts.append(f"{said} changed")
     if added:
         parts.append(f"added: {', '.join(sorted(added)[:10])}")
     if removed:
@@ -60,10 +67,15 @@ def describe_changes(old: Mapping[str, str], new: Mapping[str, str]) -> str:
 
 
 def _license(data: Mapping[str, Any]) -> str | None:
+    """The licence id; a custom one (`other`) by its `license_name`, and its `license_link` when given."""
     card = data.get("cardData") if isinstance(data.get("cardData"), dict) else {}
     value = card.get("license")
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
+    if value == "other":
+        name, link = card.get("license_name"), card.get("license_link")
+        named = str(name) if isinstance(name, str) and name else "other"
+        return f"{named} ({link})" if isinstance(link, str) and link else named
     if value:
         return str(value)
     for tag in data.get("tags") or []:
@@ -141,14 +153,25 @@ class HuggingFaceSource:
         signals = []
         sha = data["sha"]
         files = _files(data)
-        old_sha = memory.get("sha")
-        if old_sha != sha:
-            if old_sha:
+        moved = ctx.move(self.branch, sha, remembered=memory.get("sha"))
+        if moved is not None and moved.back and moved.old:
+            changes = describe_changes(memory.get("files", {}), files) if memory.get("files") else ""
+            signals.append(
+                rollback_signal(
+                    self.source,
+                    moved,
+                    f"{repo} {self.branch} moved back to {sha[:7]}: {moved.old[:7]} withdrawn",
+                    f"{self.endpoint}/{repo}/commit/{sha}",
+                    f"Files: {changes}." if changes else "",
+                )
+            )
+        elif moved is not None:
+            title, body = f"{repo} {self.branch} is at {sha[:7]}", ""
+            if moved.old:
                 changes = describe_changes(memory.get("files", {}), files) if memory.get("files") else ""
-                title = f"{repo} {self.branch} moved to {sha[:7]} (was {old_sha[:7]})"
-                body = f"Files: {changes}." if changes else ""
-            else:
-                title, body = f"{repo} {self.branch} is at {sha[:7]}", ""
+                title = f"{repo} {self.branch} moved to {sha[:7]} (was {moved.old[:7]})"
+                if changes:
+                    title, body = f"{title}: {changes}", f"Files: {changes}."
             signals.append(
                 Signal(
                     source=self.source,
@@ -161,33 +184,36 @@ class HuggingFaceSource:
                 )
             )
         license = _license(data)
-        if "license" in memory and memory["license"] != license:
-            signals.append(
-                Signal(
-                    source=self.source,
-                    id=f"license:{memory['license']}->{license}",
-                    kind="license",
-                    title=f"{repo} licence changed: {memory['license']} -> {license}",
-                    url=f"{self.endpoint}/{repo}",
-                    published_at=parse_time(data.get("lastModified")),
-                )
-            )
+        remembered = (memory.get("license") or "none") if "license" in memory else None
+        when = parse_time(data.get("lastModified"))
+        if change := ctx.move("license", license or "none", remembered):
+            signals.extend(self._setting(change, repo, "licence", "license", when))
         gated = _gated(data.get("gated"))
-        was = memory.get("gated")
-        if was is not None and was != gated:
-            signals.append(
-                Signal(
-                    source=self.source,
-                    id=f"gated:{was}->{gated}",
-                    kind="gated",
-                    title=f"{repo} gating changed: {was} -> {gated}",
-                    url=f"{self.endpoint}/{repo}",
-                )
-            )
+        if change := ctx.move("gated", gated, memory.get("gated")):
+            signals.extend(self._setting(change, repo, "gating", "gated", None))
         memory.update(sha=sha, files=files, license=license, gated=gated)
         memory.pop("gone", None)
         memory.pop("refused", None)
         return signals
+
+    def _setting(self, change: RefMove, repo: str, what: str, kind: str, when: float | None) -> list[Signal]:
+        """A licence or gating setting that changed; one that flipped back is a move back of its own."""
+        if change.old is None:
+            return []  # first sight: the baseline
+        url = f"{self.endpoint}/{repo}"
+        if change.back:
+            title = f"{repo} {what} back to {change.new}: {change.old} withdrawn"
+            return [rollback_signal(self.source, change, title, url)]
+        return [
+            Signal(
+                source=self.source,
+                id=f"{kind}:{change.old}->{change.new}",
+                kind=kind,
+                title=f"{repo} {what} changed: {change.old} -> {change.new}",
+                url=url,
+                published_at=when,
+            )
+        ]
 
     def _refused(self, ctx: PollContext, repo: str, status: int) -> list[Signal]:
         hint = "the token has no access" if self.has_token else "set token_env to a token with access"
@@ -218,9 +244,8 @@ class HuggingFaceSource:
 
     async def _author(self, ctx: PollContext) -> list[Signal]:
         author = self.config.author
-        url = (
-            f"{self.endpoint}/api/models?author={author}&sort=lastModified&direction=-1&limit={AUTHOR_LIMIT}"
-        )
+        # newest created first: sorted by lastModified, an old model with a new commit looked new
+        url = f"{self.endpoint}/api/models?author={author}&sort=createdAt&direction=-1&limit={AUTHOR_LIMIT}"
         fetched = await ctx.http.get(url, headers=self.headers)
         if fetched.not_modified:
             return []
@@ -229,7 +254,15 @@ class HuggingFaceSource:
         models = fetched.json()
         if not isinstance(models, list):
             raise UpstreamError(f"{url}: expected a list of models, got {type(models).__name__}")
-        ids = [(m["id"], m) for m in models if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        first = ctx.first
+        since = ctx.memory.setdefault("since", ctx.now)  # models created before watching began are not new
+        ids = [
+            (m["id"], m)
+            for m in models
+            if isinstance(m, dict)
+            and isinstance(m.get("id"), str)
+            and (first or (parse_time(m.get("createdAt")) or ctx.now) >= since)
+        ]
         return [
             Signal(
                 source=self.source,
@@ -237,7 +270,7 @@ class HuggingFaceSource:
                 kind="new-model",
                 title=f"New model by {author}: {model_id}",
                 url=f"{self.endpoint}/{model_id}",
-                published_at=parse_time(model.get("createdAt") or model.get("lastModified")),
+                published_at=parse_time(model.get("createdAt")),
             )
             for model_id, model in ctx.unseen(ids)
         ]

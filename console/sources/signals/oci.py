@@ -1,13 +1,17 @@
 """The digest behind a container image tag: Docker Hub (token flow), GHCR, or any OCI v2 registry.
 
-The manifest is read with HEAD, which registries do not count as a pull. A 401 names where to get a
-token (`WWW-Authenticate: Bearer realm=...,service=...,scope=...`); anonymous tokens work for public
-images, and `username` plus `token_env` are sent for private ones.
+The tag is read with HEAD, which registries do not count as a pull. When its digest is new and names an
+index (OCI image index or Docker manifest list), the index is read once with GET, so each platform's
+manifest digest is known: a pin on one platform's manifest hears when that platform's manifest changed.
+A 401 names where to get a token (`WWW-Authenticate: Bearer realm=...,service=...,scope=...`);
+anonymous tokens work for public images, and `username` plus `token_env` are sent for private ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -16,7 +20,7 @@ from console import shapes
 from console.config import DOCKER_HUB_REGISTRY, OciSignal
 from console.http import Fetched, UpstreamError
 from console.model import Signal
-from console.sources.signals import PollContext
+from console.sources.signals import PollContext, rollback_signal
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -25,6 +29,10 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.oci.image.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.v2+json",
     )
+)
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
 )
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -79,7 +87,25 @@ class OciSource:
             raise UpstreamError(f"{url}: no Docker-Content-Digest in the answer")
         if problem := shapes.digest(digest):
             raise UpstreamError(f"{url}: refused the Docker-Content-Digest: {problem}")
-        return self._digest(ctx, digest)
+        was = ctx.memory.get("platforms", {})
+        if digest != ctx.memory.get("digest") or "platforms" not in ctx.memory:
+            kind = fetched.headers.get("content-type", "").split(";")[0].strip()
+            index = kind in INDEX_TYPES
+            ctx.memory["platforms"] = await self._platforms(ctx, url, headers, digest) if index else {}
+        return self._digest(ctx, digest, was)
+
+    async def _platforms(
+        self, ctx: PollContext, url: str, headers: dict[str, str], digest: str
+    ) -> dict[str, str]:
+        """os/arch[/variant] -> manifest digest, from the index behind `digest` (one GET per new digest)."""
+        by_digest = url.rsplit("/", 1)[0] + f"/{digest}"
+        accept = {**headers, "Accept": ", ".join(INDEX_TYPES)}
+        fetched = await ctx.http.request(by_digest, headers=accept, conditional=False)
+        if fetched.status != 200:
+            raise fetched.fail("reading the image index")
+        if "sha256:" + hashlib.sha256(fetched.content).hexdigest() != digest:
+            raise UpstreamError(f"{fetched.url}: the index read does not match its digest {digest[:19]}")
+        return platforms(fetched.json())
 
     async def _token(self, ctx: PollContext, challenge: Fetched) -> str:
         header = challenge.headers.get("www-authenticate", "")
@@ -109,16 +135,28 @@ class OciSource:
             raise UpstreamError(f"token service {realm}: no token in the answer")
         return token
 
-    def _digest(self, ctx: PollContext, digest: str) -> list[Signal]:
-        old = ctx.memory.get("digest")
+    def _digest(self, ctx: PollContext, digest: str, was: dict[str, str]) -> list[Signal]:
+        remembered = ctx.memory.get("digest")
+        now = ctx.memory.get("platforms", {})
         ctx.memory.pop("gone", None)
         ctx.memory["digest"] = digest
-        if old == digest:
+        move = ctx.move(self.tag, digest, remembered)
+        if move is None:
             return []
         image = self.config.image
-        title = (
-            f"{image} now points to {digest[7:19]} (was {old[7:19]})" if old else f"{image} is {digest[7:19]}"
+        body = f"`{self.registry}/{self.repository}@{digest}`" + "".join(
+            f"\n- `{platform}`: `{manifest}`" for platform, manifest in sorted(now.items())
         )
+        changed = [p for p in sorted(now) if p in was and was[p] != now[p]]
+        said = f"; {', '.join(changed)} changed" if changed else ""
+        if move.old and was and now and not changed:
+            said = "; no platform's manifest changed"
+        if move.back and move.old:
+            title = f"{image} moved back to {digest[7:19]}: {move.old[7:19]} withdrawn{said}"
+            return [rollback_signal(self.source, move, title, web_url(self.registry, self.repository), body)]
+        title = f"{image} is {digest[7:19]}"
+        if move.old:
+            title = f"{image} now points to {digest[7:19]} (was {move.old[7:19]}){said}"
         return [
             Signal(
                 source=self.source,
@@ -126,7 +164,7 @@ class OciSource:
                 kind="digest",
                 title=title,
                 url=web_url(self.registry, self.repository),
-                body=f"`{self.registry}/{self.repository}@{digest}`",
+                body=body,
             )
         ]
 
@@ -138,3 +176,22 @@ class OciSource:
             web_url(self.registry, self.repository),
             last_seen="digest",
         )
+
+
+def platforms(index: Any) -> dict[str, str]:
+    """os/arch[/variant] -> digest of each platform's manifest in an image index; attestations left out."""
+    found: dict[str, str] = {}
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        platform = entry.get("platform") if isinstance(entry, dict) else None
+        digest = entry.get("digest") if isinstance(entry, dict) else None
+        if not isinstance(platform, dict) or not isinstance(digest, str) or shapes.digest(digest):
+            continue
+        parts = [platform.get("os"), platform.get("architecture"), platform.get("variant")]
+        name = "/".join(p for p in parts if isinstance(p, str) and p)
+        if name and "unknown" not in name.split("/") and _PLATFORM.fullmatch(name):
+            found.setdefault(name, digest)
+    return found
+
+
+_PLATFORM = re.compile(r"[a-z0-9._-]{1,40}(/[a-z0-9._-]{1,40}){1,2}")

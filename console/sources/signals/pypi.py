@@ -1,19 +1,25 @@
-"""A Python package's releases, from the index's JSON simple API (PEP 691), with yanks."""
+"""A Python package's releases, from the index's JSON simple API (PEP 691), with yanks.
+
+Versions are ordered by PEP 440 (`packaging.version`). Pre-releases (and dev releases) are kept as
+signals of kind `pre-release`: news when the source's `include_prereleases` says so, else recorded
+quietly (acknowledged), so a pin on a pre-release still hears of the next one and of the final.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from console import shapes
 from console.config import PypiSignal
 from console.http import UpstreamError
-from console.model import Signal
+from console.model import Signal, SignalState
 from console.sources.signals import PollContext, parse_time
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 FIRST_POLL_KEEP = 10  # releases recorded on the first poll; older ones are history, not news
-_PRERELEASE = re.compile(r"(a|b|rc|c|alpha|beta|pre|preview|dev)\d*", re.I)
 
 
 def normalize(name: str) -> str:
@@ -34,8 +40,17 @@ def file_version(filename: str, project: str) -> str | None:
     return None
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", version))
+def _version_key(version: str) -> tuple[int, Version | str]:
+    """PEP 440 order; a legacy version the index still lists sorts before all, by its text."""
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def _prerelease(version: str) -> bool:
+    key = _version_key(version)[1]
+    return isinstance(key, Version) and key.is_prerelease
 
 
 class PypiSource:
@@ -91,31 +106,45 @@ class PypiSource:
         listed = [v for v in data.get("versions") or uploaded if isinstance(v, str)]
         refused = [problem for v in listed if (problem := shapes.pypi_version(v))]
         ctx.refused("versions", refused)
-        versions = [v for v in listed if not shapes.pypi_version(v)]
-        finals = sorted((v for v in versions if not _PRERELEASE.search(v)), key=_version_key)
+        versions = sorted((v for v in listed if not shapes.pypi_version(v)), key=_version_key)
         known = set(ctx.memory.get("known", []))
         was_yanked = set(ctx.memory.get("yanked", []))
-        fresh = [v for v in finals if v not in known]
+        finals = [v for v in versions if not _prerelease(v)]
+        newest_final = max((_version_key(v) for v in finals if v in known), default=None)
+        fresh = [
+            v
+            for v in versions
+            if v not in known
+            # a pre-release of a version already out as a final is history, not news
+            and not (_prerelease(v) and newest_final is not None and _version_key(v) < newest_final)
+        ]
         if not known:
-            fresh = fresh[-FIRST_POLL_KEEP:]
+            fresh = [v for v in fresh if not _prerelease(v)][-FIRST_POLL_KEEP:]
         signals = [self._release(v, uploaded.get(v)) for v in fresh if not yanked.get(v)]
         now_yanked = {v for v, y in yanked.items() if y}
         signals.extend(
             self._yanked(v) for v in sorted(now_yanked - was_yanked, key=_version_key) if v in known
         )
         ctx.memory.pop("gone", None)
-        ctx.memory["known"] = sorted(known | set(finals), key=_version_key)
+        ctx.memory["known"] = sorted(known | set(versions), key=_version_key)
         ctx.memory["yanked"] = sorted(now_yanked, key=_version_key)
         return signals
 
+    def _state(self, version: str) -> SignalState:
+        """A pre-release is news only when the source includes them; else it is kept quietly for pins."""
+        quiet = _prerelease(version) and not self.config.include_prereleases
+        return SignalState.ACKNOWLEDGED if quiet else SignalState.NEW
+
     def _release(self, version: str, when: float | None) -> Signal:
+        pre = _prerelease(version)
         return Signal(
             source=self.source,
             id=f"release:{version}",
-            kind="release",
-            title=f"{self.project} {version} on PyPI",
+            kind="pre-release" if pre else "release",
+            title=f"{self.project} {version} on PyPI" + (" (pre-release)" if pre else ""),
             url=f"{self.index}/project/{self.project}/{version}/",
             published_at=when,
+            state=self._state(version),
         )
 
     def _yanked(self, version: str) -> Signal:
@@ -123,6 +152,7 @@ class PypiSource:
             source=self.source,
             id=f"yanked:{version}",
             kind="yanked",
-            title=f"{self.project} {version} was yanked",
+            title=f"{self.project} {version} was yanked" + (" (pre-release)" if _prerelease(version) else ""),
             url=f"{self.index}/project/{self.project}/{version}/",
+            state=self._state(version),
         )
