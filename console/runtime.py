@@ -204,7 +204,6 @@ class Runtime:
         self.muted: frozenset[str] = frozenset()  # the muted signal sources, as last read from the store
         self._signals_stale = True  # read the store again on the next collection, even without a poll
         self._related_to: _Related | None = None
-        self._pins_version: tuple[int, int, int] | None = None  # the lock file as last read
 
     # --- lifecycle ---
 
@@ -749,11 +748,6 @@ class Runtime:
         return tuple(marked)
 
     async def _collect_pins(self) -> None:
-        # the endpoints' refresh works out drift every tick; here only a changed lock file is read again
-        seen = await asyncio.to_thread(_file_version, self.pins_path)
-        if seen is not None and seen == self._pins_version:
-            return
-        self._pins_version = None
         try:
             pins = await asyncio.to_thread(load_pins, self.pins_path)
         except PinsError as exc:
@@ -763,8 +757,9 @@ class Runtime:
             message = f"no pins: create {self.pins_path} with a [[pins]] entry per deployment"
             self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=())
             return
+        if pins == self.snapshot.pins and self._raw_status("pins") == SourceStatus(PaneState.READY):
+            return  # the same pins: the endpoints' refresh works out their drift, once per tick
         self._show_pins(pins)
-        self._pins_version = seen
 
     def _show_pins(self, pins: tuple[Pin, ...]) -> None:
         """The pins with their drift from what the endpoints serve now, repainted only on a change."""
@@ -948,15 +943,6 @@ class Runtime:
         """Show the route as read back and probe its endpoints again (a failure is each pane's state)."""
         await self.scheduler.run_now("routes")
         await self.scheduler.run_now("endpoints")
-
-
-def _file_version(path: Path) -> tuple[int, int, int] | None:
-    """What tells one version of a file from the next (a rename, a rewrite), or None when it has none."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _words(exc: BaseException) -> str:
