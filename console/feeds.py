@@ -17,14 +17,16 @@ scheduler; nothing here imports Textual.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from console import locations
+from console.bundle import DemoSources, LiveSources, Mode
 from console.config import Config, default_config
 from console.model import Drift, EndpointRecord, FleetSnapshot, GpuRecord, Health, Pin, Signal
-from console.runtime import Mode, Runtime
+from console.runtime import Runtime
 
 WINDOW = 10.0  # seconds between the two scrapes behind the windowed figures (TTFT, tokens/s, errors)
 
@@ -49,7 +51,8 @@ class Feeds:
         """The sources `config` names (this box's GPUs and local ports too, with `zero_config`); history
         goes to `db_path`, else the config's or the default store."""
         db = db_path or config.console.db or locations.default_db_path()
-        return cls(Runtime(config, mode=Mode.LIVE, db_path=db, read_only=read_only, zero_config=zero_config))
+        sources = LiveSources(config, time.time, zero_config)
+        return cls(Runtime(config, sources=sources, db_path=db, read_only=read_only))
 
     @classmethod
     def demo(
@@ -64,18 +67,9 @@ class Feeds:
         signals: int = 0,
     ) -> Feeds:
         """The built-in demo fleet: simulated edges, the real collectors; no GPU and no network needed."""
-        return cls(
-            Runtime(
-                config or default_config(),
-                mode=Mode.DEMO,
-                db_path=db_path,
-                read_only=read_only,
-                seed=seed,
-                demo_hosts=hosts,
-                demo_endpoints=endpoints,
-                demo_signals=signals,
-            )
-        )
+        config = config or default_config()
+        sources = DemoSources(config, time.time, seed=seed, hosts=hosts, endpoints=endpoints, signals=signals)
+        return cls(Runtime(config, sources=sources, db_path=db_path, read_only=read_only))
 
     async def __aenter__(self) -> Self:
         return self

@@ -77,7 +77,7 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
     # kind: (config, what to break, pane, words the pane must say)
     "nvml": (
         {"gpus": [{"source": "nvml"}]},
-        "console.runtime.NvmlCollector",
+        "console.bundle.NvmlCollector",
         "gpus",
         "NVML not started: boom",
     ),
@@ -100,7 +100,7 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
     ),
     "endpoints": (
         {"endpoints": [{"name": "chat-a", "url": CLOSED}]},
-        "console.runtime.target_from_config",
+        "console.bundle.target_from_config",
         "endpoints",
         "endpoint chat-a not probed: boom in setup",
     ),
