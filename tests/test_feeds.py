@@ -62,3 +62,27 @@ def test_a_script_collects_the_fleet_without_textual(tmp_path: Path):
     assert found["routed"]  # the routes were read first: endpoints carry their route's share
     assert found["pins"] and found["drifts"] > 0  # the demo fleet has a drifting endpoint
     assert found["status"] == {"gpus": "ready", "endpoints": "ready", "pins": "ready", "signals": "ready"}
+
+
+async def test_drift_is_worked_out_once_per_tick(tmp_path: Path, monkeypatch):
+    """The endpoints' refresh works out drift from the pins; the lock file read again with the same pins
+    does not work it out a second time."""
+    import console.runtime as runtime_module
+    from console.feeds import Feeds
+
+    async with Feeds.demo(db_path=tmp_path / "demo.sqlite") as feeds:
+        await feeds.collect(window=0)
+        worked = 0
+        real = runtime_module.compute_drift
+
+        def counted(*args, **kwargs):
+            nonlocal worked
+            worked += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(runtime_module, "compute_drift", counted)
+        before = feeds.runtime.snapshot.pins
+        await feeds.endpoints()
+        pins, drifts = await feeds.pins()
+    assert worked == 1
+    assert pins is before and drifts  # the same pins, still drifting
