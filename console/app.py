@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
+from console.config import zero_config_notice
 from console.errors import FleetdeckError
 from console.guard import Breach
 from console.model import Action, Outcome, OutcomeKind, Plan, Signal, SignalState
@@ -189,11 +190,12 @@ class FleetdeckApp(App[None]):
     def get_default_screen(self) -> Screen[None]:
         return ConsoleScreen(id="_default")
 
-    def __init__(self, runtime: Runtime, *, live: bool = True) -> None:
+    def __init__(self, runtime: Runtime, *, live: bool = True, warnings: Sequence[str] = ()) -> None:
         super().__init__()
         wire.install()  # leaner screen updates: the same screen in fewer bytes
         self.runtime = runtime
         self.live = live
+        self.config_warnings = tuple(warnings)
         self.active = 0
         self.zoomed: int | None = None
         self.gpu_pane = GpuPane()
@@ -269,6 +271,11 @@ class FleetdeckApp(App[None]):
         self.query_one(FleetHeader).show(self.runtime.snapshot, self.modes)
         self._layout(self.size.width, self.size.height)
         self.panes[0].focus_content()
+        if self.runtime.zero_config:
+            self.notify("\n".join(zero_config_notice()), title="No config file", timeout=30, markup=False)
+        if self.config_warnings:
+            lines = "\n".join(self.config_warnings)
+            self.notify(lines, title="Config warnings", severity="warning", timeout=30, markup=False)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGHUP, signal.SIGTERM):
             # not possible off the main thread (tests) or on a non-Unix loop

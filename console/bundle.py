@@ -190,6 +190,7 @@ class DemoSources:
     ) -> None:
         self.config = config
         self.clock = clock
+        self.zero_config = False  # started without a config file: said once on screen
         # the demo fleet starts a minute before the console, so its stream already has some history
         self.fleet = DemoFleet(seed=seed, start=clock() - 60, endpoint_count=endpoints)
         start = self.fleet.start
@@ -298,5 +299,7 @@ def sources_for(
 ) -> Sources:
     """The live or the demo sources, by name."""
     if mode is Mode.DEMO:
-        return DemoSources(config, clock, seed=seed, hosts=hosts, endpoints=endpoints, signals=signals)
+        demo = DemoSources(config, clock, seed=seed, hosts=hosts, endpoints=endpoints, signals=signals)
+        demo.zero_config = zero_config
+        return demo
     return LiveSources(config, clock, zero_config)

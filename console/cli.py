@@ -11,7 +11,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console.config import Config, ConfigError, default_config, discover_config, load_config
+from console.config import (
+    Config,
+    ConfigError,
+    check_config,
+    default_config,
+    discover_config,
+    load_config,
+    zero_config_notice,
+)
 
 if TYPE_CHECKING:
     from console.feeds import Feeds
@@ -251,18 +259,58 @@ def _audit(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _check(target: Path | None, db: Path | None) -> int:
+    """`fleetdeck check`: what the run would say about the file, errors (exit 2) and warnings."""
+    if target is None:
+        return _fail("no config file found (give one: fleetdeck check PATH)")
+    checked = check_config(target, db)
+    _warn([f"{target}: {line}" for line in checked.warnings])
+    config = checked.config
+    if checked.empty:
+        print(
+            f"{target}: ok, but nothing is configured: the run reads this box's GPUs only "
+            "(add [[endpoints]], [[gpus]], [[signals]] or [[routes]]; every option: config.example.toml)"
+        )
+    else:
+        print(
+            f"{target}: ok ({len(config.endpoints)} endpoints, {len(config.gpus)} GPU sources, "
+            f"{len(config.signals)} signal sources, {len(config.routes)} routes"
+            + (f", {_plural(len(checked.warnings), 'warning')})" if checked.warnings else ")")
+        )
+    return 0
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _fail(lines: list[str] | str) -> int:
     for line in [lines] if isinstance(lines, str) else lines:
         print(f"fleetdeck: {line}", file=sys.stderr)
     return 2
 
 
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
+
+
 def _load(path: Path | None) -> tuple[Config, bool]:
-    """The config to run with, and whether it is the zero-config local mode."""
+    """The config for a command that reads it (no run): the fields only, and whether none was found."""
     found = discover_config(path)
     if found is None:
         return default_config(), True
     return load_config(found), False
+
+
+def _load_run(path: Path | None, db: Path | None, store: bool) -> tuple[Config, bool, list[str]]:
+    """The config to run with, checked as `check` does; whether it is the zero-config local mode; and
+    the warnings to show once."""
+    found = discover_config(path)
+    if found is None:
+        return default_config(), True, []
+    checked = check_config(found, db, store=store)
+    return checked.config, False, [f"{found}: {line}" for line in checked.warnings]
 
 
 def _pins(args: argparse.Namespace, config: Config, zero: bool) -> int:
@@ -336,13 +384,14 @@ def _serve(args: argparse.Namespace, config: Config, zero: bool, demo: bool) -> 
     def ready() -> None:
         if operators:
             names = ", ".join(sorted(operators.values()))
-            print(f"fleetdeck serve: {url} ({modes}, {len(operators)} operators)", flush=True)
+            # the how-to goes out before the URL line, so whoever waits for that line can read both
             print(
                 f"fleetdeck serve: each operator opens {url}/?token=TOKEN with their own token "
                 f"from {args.operators_file}: {names}",
                 file=sys.stderr,
                 flush=True,
             )
+            print(f"fleetdeck serve: {url} ({modes}, {len(operators)} operators)", flush=True)
         else:
             print(f"fleetdeck serve: {url}/?token={token} ({modes})", flush=True)
 
@@ -381,6 +430,10 @@ def _snapshot(feeds: Feeds, as_json: bool, window: float) -> int:
         if as_json:
             print(snapshot.to_json(doc))
         else:
+            if runtime.zero_config:
+                for line in zero_config_notice():
+                    print(line)
+                print()
             snapshot.print_tables(doc, Console())
         sys.stdout.flush()
     except BrokenPipeError:  # a reader such as `head` went away; nothing is wrong with the fleet
@@ -415,37 +468,33 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     config_path: Path | None = getattr(args, "config", None)
+    db = getattr(args, "db", None)
+    warnings: list[str] = []
     try:
         if command == "check":
-            target = args.file or discover_config(config_path)
-            if target is None:
-                return _fail("no config file found (give one: fleetdeck check PATH)")
-            config = load_config(target)
-            print(
-                f"{target}: ok ({len(config.endpoints)} endpoints, {len(config.gpus)} GPU sources, "
-                f"{len(config.signals)} signal sources, {len(config.routes)} routes)"
-            )
-            return 0
+            return _check(args.file or discover_config(config_path), db)
         if command == "audit":
             return _audit(args, _load(config_path)[0])
         if command == "signals":
             return _signals(args, _load(config_path)[0])
-        demo = command == "demo" or (command in ("snapshot", "serve") and args.demo)
-        if demo:
-            config, zero = _load(config_path) if config_path else (default_config(), False)
-        else:
-            config, zero = _load(config_path)
         if command == "pins":
             return _pins(args, *_load(config_path))
+        demo = command == "demo" or (command in ("snapshot", "serve") and args.demo)
+        if demo and not config_path:
+            config, zero = default_config(), False
+        else:
+            # the demo keeps its store in a directory of its own unless --db names one
+            config, zero, warnings = _load_run(config_path, db, store=not demo or db is not None)
         if command == "serve":
+            _warn(warnings)
             return _serve(args, config, zero, demo)
     except ConfigError as exc:
+        _warn([f"{exc.source}: {line}" for line in exc.warnings])
         return _fail(str(exc).splitlines())
 
     _apply_color(getattr(args, "color", None) or config.console.color)
     from console.feeds import Feeds
 
-    db = getattr(args, "db", None)
     read_only = getattr(args, "read_only", False)
     # the one place where the live or the demo fleet is chosen; nothing downstream asks which
     if demo:
@@ -462,15 +511,12 @@ def main(argv: list[str] | None = None) -> int:
         feeds = Feeds.live(config, db_path=db, read_only=read_only, zero_config=zero)
     runtime = feeds.runtime
     if command == "snapshot":
+        _warn(warnings)
         return _snapshot(feeds, args.json, args.window)
     from console.app import FleetdeckApp
 
-    app = FleetdeckApp(runtime)
-    if config.console.theme and config.console.theme not in app.available_themes:
-        known = ", ".join(sorted(app.available_themes))
-        return _fail(
-            f"{config.source_path}: console.theme: unknown theme {config.console.theme!r} (known: {known})"
-        )
+    # shown once, on screen: lines printed now would be hidden by the console's screen
+    app = FleetdeckApp(runtime, warnings=warnings)
     app.run(mouse=_mouse())
     return app.return_code or 0
 

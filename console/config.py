@@ -7,14 +7,18 @@ only the *name* of an environment variable does (`token_env`, or `${NAME}` in we
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import difflib
 import json
 import math
 import os
 import re
+import ssl
 import tomllib
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
@@ -26,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -35,7 +40,7 @@ from pydantic_core import PydanticCustomError
 
 from console import locations, shapes
 from console.errors import FleetdeckError
-from console.keys import BINDING_IDS
+from console.keys import BINDING_IDS, key_problem
 
 CONFIG_ENV = "FLEETDECK_CONFIG"
 PINS_FILE_NAME = "fleet.lock"
@@ -56,9 +61,12 @@ HEADER_SECRET_HINT = (
 class ConfigError(FleetdeckError):
     """A config that cannot be used. Each problem is one line: `path.to.field: what is wrong`."""
 
-    def __init__(self, problems: list[str], source: Path | None = None) -> None:
+    def __init__(
+        self, problems: list[str], source: Path | None = None, warnings: list[str] | None = None
+    ) -> None:
         self.problems = list(problems)
         self.source = source
+        self.warnings = list(warnings or [])
         super().__init__(self.problems)
 
     def __str__(self) -> str:
@@ -112,18 +120,37 @@ Duration = Annotated[
 ]
 
 
+_URL_ENV_REF = re.compile(r"\$\{[^}]*\}?|\$[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _check_url(value: str) -> str:
+    if ref := _URL_ENV_REF.search(value):
+        raise PydanticCustomError("env_in_url", "{ref} is not expanded", {"ref": ref[0]})
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         parts = None
+    if parts is not None and (problem := _port_problem(parts.netloc)):
+        raise ValueError(f"{problem} in URL {value!r}")
     has_space = any(c.isspace() for c in value)
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or has_space:
         raise ValueError(f"invalid URL {value!r} (expected http:// or https:// and a host)")
     if parts.password:
         raise ValueError(f"the URL contains a password; {SECRET_HINT}")
     return value
+
+
+def _port_problem(netloc: str) -> str | None:
+    """What is wrong with the port of a URL's host part, or None (also when it has no port)."""
+    host = netloc.rpartition("@")[2]
+    _, sep, port = host.rpartition("]")[2].rpartition(":")
+    if not sep or not port:
+        return None
+    if not port.isascii() or not port.isdigit():
+        return f"port {port!r} is not a number"
+    if not 0 < int(port) < 65536:
+        return f"port {int(port)} is out of range (1-65535)"
+    return None
 
 
 HttpUrl = Annotated[str, AfterValidator(_check_url)]
@@ -136,6 +163,8 @@ _TOKEN_SHAPE = re.compile(r"(hf_|gh[pousr]_|github_pat_|glpat-|sk-)[A-Za-z0-9_-]
 def _check_env_name(value: str) -> str:
     if _TOKEN_SHAPE.fullmatch(value) and not value.isupper():
         raise ValueError(f"this looks like a secret itself; {SECRET_HINT}")
+    if (ref := re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", value)) is not None:
+        raise ValueError(f"write the variable's name alone, without $ or braces: {ref[1]!r}")
     if not _ENV_NAME.fullmatch(value):
         raise ValueError(
             f"{value!r} is not an environment variable name (letters, digits and _; no digit first)"
@@ -271,9 +300,6 @@ def _check_regex(value: str) -> str:
     return value
 
 
-_KEY_PART = re.compile(r"\S+")
-
-
 def _check_binding_id(value: str) -> str:
     if value not in BINDING_IDS:
         raise ValueError(f"unknown binding id {value!r} (known: {', '.join(BINDING_IDS)})")
@@ -281,8 +307,8 @@ def _check_binding_id(value: str) -> str:
 
 
 def _check_key(value: str) -> str:
-    if any(not _KEY_PART.fullmatch(part.strip()) for part in value.split(",")):
-        raise ValueError(f"invalid key {value!r} (e.g. 'q', 'ctrl+r', 'f5', or several: 'q,ctrl+c')")
+    if problem := key_problem(value):
+        raise ValueError(problem)
     return value
 
 
@@ -294,8 +320,10 @@ def _check_haproxy_address(value: str) -> str:
     if "/" in value:
         return value  # a unix socket path
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit():
         raise ValueError(f"expected 'host:port' or a unix socket path, got {value!r}")
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"port {int(port)} is out of range (1-65535) in {value!r}")
     return value
 
 
@@ -354,7 +382,9 @@ _BODY_SAMPLE = {
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
 
 
 def _problems(*problems: tuple[str, str]) -> PydanticCustomError:
@@ -379,6 +409,17 @@ class _Tls(_Model):
         return self
 
 
+def _check_theme(value: str) -> str:
+    from textual.theme import BUILTIN_THEMES  # here: loading a config must not pull Textual in
+
+    if value not in BUILTIN_THEMES:
+        close = difflib.get_close_matches(value, list(BUILTIN_THEMES), n=1)
+        known = f"known: {', '.join(sorted(BUILTIN_THEMES))}"
+        hint = f"did you mean {close[0]!r}? {known}" if close else known
+        raise ValueError(f"unknown theme {value!r} ({hint})")
+    return value
+
+
 class RefreshConfig(_Model):
     gpu: Duration = 1.0
     """How often GPU telemetry is read."""
@@ -401,7 +442,7 @@ class ConsoleConfig(_Model):
     """The SQLite store file; unset means the platformdirs state dir."""
     pins_file: ConfigPath | None = None
     """The pins lock file; unset means fleet.lock next to this config file."""
-    theme: NonEmptyStr | None = None
+    theme: Annotated[NonEmptyStr, AfterValidator(_check_theme)] | None = None
     """Textual theme name; unset uses the console's default."""
     color: Literal["auto", "truecolor", "256", "16", "none"] = "auto"
     """Colour depth; auto follows the terminal, and NO_COLOR is honoured either way."""
@@ -866,15 +907,22 @@ class RouteConfig(_Model):
 
     @model_validator(mode="after")
     def _check_route(self) -> RouteConfig:
+        # getattr: this also runs on what validated of a route with field problems (None: that one failed)
         problems: list[tuple[str, str]] = []
-        if not self.targets:
+        targets, stable = getattr(self, "targets", None), getattr(self, "stable", None)
+        step, max_step = getattr(self, "step", None), getattr(self, "max_step", None)
+        if targets is not None and not targets:
             problems.append(("targets", "a route needs at least one target"))
-        elif self.stable not in self.targets:
-            choices = ", ".join(self.targets)
-            problems.append(("stable", f"{self.stable!r} is not one of the targets ({choices})"))
-        if self.step > self.max_step:
-            problems.append(("step", f"step {self.step} is larger than max_step {self.max_step}"))
-        if isinstance(self.backend, EnvoyBackend) and len(self.targets) != 2:
+        elif targets is not None and stable is not None and stable not in targets:
+            choices = ", ".join(targets)
+            problems.append(("stable", f"{stable!r} is not one of the targets ({choices})"))
+        if step is not None and max_step is not None and step > max_step:
+            problems.append(("step", f"step {step} is larger than max_step {max_step}"))
+        if (
+            isinstance(getattr(self, "backend", None), EnvoyBackend)
+            and targets is not None
+            and len(targets) != 2
+        ):
             problems.append(("targets", "an envoy route needs exactly two targets"))
         if isinstance(self.backend, KubernetesBackend) and self.backend.resource == "httproute":
             for endpoint, ref in self.targets.items():
@@ -918,15 +966,17 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _cross_check(self) -> Config:
+        # getattr: this also runs on what validated of a file with field problems, to report both at once
         problems: list[tuple[str, str]] = []
         nvml = [i for i, g in enumerate(self.gpus) if isinstance(g, NvmlGpuSource)]
         problems += [(f"gpus[{i}]", "only one nvml entry is allowed") for i in nvml[1:]]
-        problems += _duplicates("endpoints", [e.name for e in self.endpoints], "endpoint name")
-        problems += _duplicates("routes", [r.name for r in self.routes], "route name")
-        problems += _duplicates("signals", [s.label for s in self.signals], "signal source")
-        known = {e.name for e in self.endpoints}
+        endpoints = [getattr(e, "name", None) for e in self.endpoints]
+        problems += _duplicates("endpoints", endpoints, "endpoint name")
+        problems += _duplicates("routes", [getattr(r, "name", None) for r in self.routes], "route name")
+        problems += _duplicates("signals", [getattr(s, "label", None) for s in self.signals], "signal source")
+        known = set(endpoints) if None not in endpoints else None
         for i, route in enumerate(self.routes):
-            for target in route.targets:
+            for target in getattr(route, "targets", {}) if known is not None else ():
                 if target not in known:
                     problems.append(
                         (f"routes[{i}].targets.{_key(target)}", f"{target!r} is not a configured endpoint")
@@ -959,10 +1009,12 @@ class Config(_Model):
         return self.console.db if self.console.db is not None else locations.default_db_path()
 
 
-def _duplicates(section: str, names: list[str], what: str) -> list[tuple[str, str]]:
+def _duplicates(section: str, names: list[str | None], what: str) -> list[tuple[str, str]]:
     first: dict[str, int] = {}
     problems = []
     for i, name in enumerate(names):
+        if name is None:
+            continue
         if name in first:
             problems.append((f"{section}[{i}]", f"duplicate {what} {name!r} (also {section}[{first[name]}])"))
         else:
@@ -975,29 +1027,254 @@ def _duplicates(section: str, names: list[str], what: str) -> list[tuple[str, st
 
 def parse_config(data: dict[str, Any], source_path: Path | None = None) -> Config:
     """Validate parsed TOML; relative paths are taken relative to source_path's directory."""
-    context = {"base_dir": source_path.absolute().parent} if source_path is not None else None
-    try:
-        config = Config.model_validate(data, context=context)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc), source_path) from None
-    config._source_path = source_path
+    config, problems = _validate(data, source_path)
+    if problems:
+        raise ConfigError(problems, source_path)
     return config
 
 
-def load_config(path: Path) -> Config:
+def _validate(data: dict[str, Any], source_path: Path | None) -> tuple[Config, list[str]]:
+    """The config and its problems, field and cross-field together; with problems, the config holds only
+    what validated (fields that failed are absent)."""
+    context = {"base_dir": source_path.absolute().parent} if source_path is not None else None
+    try:
+        config = Config.model_validate(data, context=context)
+        problems: list[str] = []
+    except ValidationError as exc:
+        problems = _format_errors(exc)
+        # pydantic runs no model validator above a failed field: run them on what did validate
+        failed = [tuple(error["loc"]) for error in exc.errors(include_url=False)]
+        late: list[str] = []
+        partial = _partial(Config, data, (), failed, context, late)
+        problems += [line for line in late if line not in problems]
+        config = partial if isinstance(partial, Config) else Config.model_construct()
+    config._source_path = source_path
+    return config, problems
+
+
+class _Missing:
+    """Stands for a value that did not validate."""
+
+
+_MISSING = _Missing()
+_LEAF_ADAPTERS: dict[int, TypeAdapter[Any]] = {}
+
+
+def _partial(
+    tp: Any, data: Any, loc: tuple[Any, ...], failed: list[tuple[Any, ...]], context: Any, late: list[str]
+) -> Any:
+    """What of `data` validates as `tp`, parts that failed left out; the model validators that pydantic
+    skipped (a field below them failed) are run on it, their problems added to `late`."""
+    below = any(len(f) > len(loc) and f[: len(loc)] == loc for f in failed)
+    annotation, tp = tp, _unwrap(tp)
+    members = _union_members(tp)
+    if members:
+        tag = data.get(_discriminator(members)) if isinstance(data, dict) else None
+        if not isinstance(tag, str) or tag not in members:
+            return _MISSING
+        return _partial(members[tag], data, (*loc, tag), failed, context, late)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if not isinstance(data, dict):
+            return _MISSING
+        if not below and loc not in failed:
+            return tp.model_validate(data, context=context)
+        values = {}
+        for name, field in tp.model_fields.items():
+            if name in data:
+                values[name] = _partial(field.annotation, data[name], (*loc, name), failed, context, late)
+        instance = tp.model_construct(**{k: v for k, v in values.items() if v is not _MISSING})
+        for name, value in values.items():
+            if value is _MISSING:
+                instance.__dict__.pop(name, None)  # absent, not its default: checks that need it are skipped
+        for decorator in tp.__pydantic_decorators__.model_validators.values():
+            if decorator.info.mode != "after" or not below:
+                continue  # with no field below failing, pydantic ran it: its problems are in
+            try:
+                decorator.func(instance)
+            except AttributeError:
+                pass  # it needs a field that failed
+            except PydanticCustomError as exc:
+                if exc.type == "fleetdeck_problems":
+                    path, _ = _walk(loc)
+                    late += [f"{_join(path, rel)}: {message}" for rel, message in exc.context["problems"]]
+        return instance
+    if get_origin(tp) is list:
+        if not isinstance(data, list):
+            return _MISSING
+        item = get_args(tp)[0]
+        return [_partial(item, value, (*loc, i), failed, context, late) for i, value in enumerate(data)]
+    if below or loc in failed:
+        return _MISSING
+    adapter = _LEAF_ADAPTERS.get(id(annotation))
+    if adapter is None:
+        adapter = _LEAF_ADAPTERS[id(annotation)] = TypeAdapter(annotation, config=_Model.model_config)
+    try:
+        return adapter.validate_python(data, context=context)
+    except ValidationError:
+        return _MISSING
+
+
+_BOMS = {codecs.BOM_UTF8: "UTF-8", codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"cannot read config file: {exc.strerror or exc}"], path) from None
+    for bom, encoding in _BOMS.items():
+        if raw.startswith(bom):
+            fix = "save it as UTF-8 without a byte-order mark" if encoding == "UTF-8" else "save it as UTF-8"
+            raise ConfigError([f"line 1: the file starts with a {encoding} byte-order mark ({fix})"], path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"not valid UTF-8 text (byte {exc.start})"], path) from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_toml_problem(exc)], path) from None
-    return parse_config(data, source_path=path)
+
+
+def load_config(path: Path) -> Config:
+    return parse_config(_read(path), source_path=path)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A config that the run can use, and what will not work as the file may expect."""
+
+    config: Config
+    warnings: list[str]
+
+    @property
+    def empty(self) -> bool:
+        """Whether the file sets nothing at all."""
+        return not self.config.model_fields_set
+
+
+def check_config(path: Path, db: Path | None = None, *, store: bool = True) -> Checked:
+    """Everything the run needs from a config file, as the run will use it (db: a --db given instead of
+    console.db; store=False: the run keeps no store of its own, as the demo): the fields, the files they
+    name, the pins they reference. ConfigError holds every error."""
+    config, errors = _validate(_read(path), path)
+    warnings: list[str] = []
+    for check in (_check_files, _check_store, _check_pins):
+        if check is _check_store and not store:
+            continue
+        # AttributeError: the field it needs failed, and is reported already
+        with contextlib.suppress(AttributeError):
+            check(config, db, errors, warnings)
+    if errors:
+        raise ConfigError(errors, path, warnings)
+    return Checked(config, warnings)
+
+
+def _tls_settings(config: Config) -> Iterator[tuple[str, _Tls]]:
+    for section in ("gpus", "endpoints"):
+        for i, entry in enumerate(getattr(config, section, [])):
+            if isinstance(entry, _Tls):
+                yield f"{section}[{i}]", entry
+    for i, route in enumerate(getattr(config, "routes", [])):
+        if isinstance(getattr(route, "backend", None), _Tls):
+            yield f"routes[{i}].backend", route.backend
+
+
+def _check_files(config: Config, db: Path | None, errors: list[str], warnings: list[str]) -> None:
+    for i, route in enumerate(config.routes):
+        kubeconfig = getattr(getattr(route, "backend", None), "kubeconfig", None)
+        if kubeconfig is not None and not kubeconfig.is_file():
+            warnings.append(
+                f"routes[{i}].backend.kubeconfig: no such file {kubeconfig} (this route cannot be read)"
+            )
+    problems: dict[Path, str | None] = {}  # one load per file, however many sources share it
+    for where, entry in _tls_settings(config):
+        bundle = getattr(entry, "ca_bundle", None)
+        if bundle is None:
+            continue
+        if bundle not in problems:
+            problems[bundle] = _ca_problem(bundle)
+        if problems[bundle] is not None:
+            # the run starts without it: this source shows the error in its pane
+            warnings.append(
+                f"{where}.ca_bundle: cannot load {bundle}: {problems[bundle]} (this source will fail)"
+            )
+
+
+def _ca_problem(bundle: Path) -> str | None:
+    """Why the run could not trust the CA certificates in bundle, or None."""
+    try:
+        ssl.create_default_context(cafile=str(bundle))
+    except ssl.SSLError as exc:  # before OSError, which it is
+        return f"not a PEM file of CA certificates ({exc.reason or exc})"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _check_store(config: Config, db: Path | None, errors: list[str], warnings: list[str]) -> None:
+    path = db or config.db_path
+    if (problem := _store_problem(path.expanduser())) is not None:
+        where = (
+            "--db" if db is not None else "console.db" if config.console.db else "store (console.db unset)"
+        )
+        errors.append(f"{where}: cannot use {path}: {problem}")
+
+
+def _store_problem(path: Path) -> str | None:
+    """Why the run could not open or create the SQLite store at path, or None."""
+    if path.is_dir():
+        return "it is a directory"
+    if path.exists():
+        try:
+            with path.open("rb") as file:
+                header = file.read(16)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        if header and header != b"SQLite format 3\0":
+            return "not a SQLite database"
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+            return "not writable"
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create it: {parent} is not writable"
+    return None
+
+
+def _check_pins(config: Config, db: Path | None, errors: list[str], warnings: list[str]) -> None:
+    from console.pins import PinsError, load_pins  # here: the pins module reads the store, too
+
+    wanted = [(i, e.pin) for i, e in enumerate(config.endpoints) if getattr(e, "pin", None)]
+    path = config.pins_path
+    if not path.exists():
+        for i, name in wanted:
+            warnings.append(
+                f"endpoints[{i}].pin: {name!r} cannot be checked: the lock file {path} does not exist "
+                "(no drift is measured until it does)"
+            )
+        return
+    try:
+        names = [pin.name for pin in load_pins(path)]
+    except PinsError as exc:
+        warnings.append(f"console.pins_file: {exc} (the Pins pane shows this error)")
+        return
+    for i, name in wanted:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"pins: {', '.join(names) or 'none'}"
+            errors.append(f"endpoints[{i}].pin: no pin named {name!r} in {path} ({hint})")
+    used = {name for _, name in wanted}
+    for name in names:
+        if name not in used:
+            warnings.append(
+                f"console.pins_file: pin {name!r} in {path} is used by no endpoint "
+                f"(set pin = {json.dumps(name)} on the endpoint that serves it to measure its drift)"
+            )
 
 
 def default_config() -> Config:
@@ -1025,6 +1302,27 @@ def discover_config(
         if candidate.is_file():
             return candidate
     return None
+
+
+def zero_config_notice(env: Mapping[str, str] = os.environ, cwd: Path | None = None) -> list[str]:
+    """What the console says when it found no config: where it looked, what it watches, what to do."""
+    from console.sources.endpoints import LOCAL_PORTS  # here: it imports this module
+
+    candidates = locations.default_config_candidates(cwd)
+    env_state = f"${CONFIG_ENV} is {env[CONFIG_ENV]!r}" if env.get(CONFIG_ENV) else f"${CONFIG_ENV} unset"
+    looked = ", ".join(["no --config", env_state, *(str(c) for c in candidates)])
+    ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)
+    signals = ", ".join(_signal_label(s) for s in DEFAULT_SIGNALS)
+    return [
+        f"No config file found (looked at: {looked}).",
+        f"Watching this box: local GPUs, engines on local ports {ports}, and upstream {signals}.",
+        f"To watch your fleet, write {candidates[-1]} or ./{candidates[0].name} "
+        "(config.example.toml shows every option), then run fleetdeck check.",
+    ]
+
+
+def _signal_label(data: Mapping[str, str]) -> str:
+    return Config.model_validate({"signals": [dict(data)]}).signals[0].label
 
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
@@ -1158,6 +1456,13 @@ def _format_error(error: Any) -> list[str]:
         return [_unknown_key(loc)]
     path, tp = _walk(loc)
     where = path or "(top level)"
+    if kind == "env_in_url":
+        return [
+            f"{where}: {ctx['ref']} is not expanded: environment variables are not read in URLs; "
+            f"{_env_hint(loc)}"
+        ]
+    if isinstance(value, float) and not math.isfinite(value) and kind not in _NOT_NUMBERS:
+        return [f"{where}: must be a finite number (got {value})"]
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         members = _union_members(tp)
         if members:
@@ -1186,6 +1491,23 @@ def _format_error(error: Any) -> list[str]:
     message = str(error["msg"]).removeprefix("Value error, ")
     message = message.replace("Input should be", "should be")
     return [f"{where}: {message}"]
+
+
+_NOT_NUMBERS = ("string_type", "bool_type", "list_type", "dict_type", "model_type", "model_attributes_type")
+
+
+def _env_hint(loc: tuple[str | int, ...]) -> str:
+    """What to write instead of an environment variable in a URL, for the table that holds it."""
+    model = None
+    for end in range(len(loc) - 1, -1, -1):
+        _, model = _walk(loc[:end])
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            break
+    if model is WebhookBackend:
+        return "write the URL itself, and a secret in headers as ${ENV_NAME}"
+    if isinstance(model, type) and issubclass(model, BaseModel) and "token_env" in model.model_fields:
+        return "write the URL itself, and name the environment variable that holds a secret in token_env"
+    return "write the URL itself"
 
 
 def _unknown_key(loc: tuple[str | int, ...]) -> str:

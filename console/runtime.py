@@ -110,6 +110,7 @@ class Runtime:
             signals=demo_signals,
         )
         self.mode = self.sources.mode
+        self.zero_config = self.sources.zero_config  # no config file: this box alone is watched
         self.read_only = read_only or config.console.read_only
         self.read_only_reason = (
             "read-only: started with --read-only"

@@ -72,7 +72,8 @@ COMMANDS = [
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
 def test_a_reader_gone_ends_the_command_quietly(place: Path, args: tuple[str, ...]):
     result = into_closed_pipe(args, place)
-    assert result.stderr == ""
+    # check warns (on stderr) that no endpoint uses the lock file's pins; nothing else may be said
+    assert [line for line in result.stderr.splitlines() if not line.startswith("warning: ")] == []
     assert result.returncode == PIPE_CLOSED
 
 

@@ -7,18 +7,23 @@ import sys
 import textwrap
 import tomllib
 import types
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
+import certifi
 import pytest
 from pydantic import BaseModel
 
 from console import locations
+from console.cli import main
 from console.config import (
+    CONFIG_ENV,
     Config,
     ConfigError,
     EndpointConfig,
     WebhookBackend,
+    check_config,
     default_config,
     discover_config,
     load_config,
@@ -26,6 +31,7 @@ from console.config import (
     parse_duration,
     resolve_secret,
 )
+from console.keys import key_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -444,6 +450,99 @@ BAD_INPUTS = {
         "endpoints[0].thresholds.kv_usage: must be <= 1.0 (got number 1.5)",
     ),
     "missing required": ('[[endpoints]]\nname = "a"\n', "endpoints[0].url: required, but missing"),
+    "variable in a URL": (
+        '[[endpoints]]\nname = "a"\nurl = "http://${VLLM_HOST}:8000"\n',
+        "endpoints[0].url: ${VLLM_HOST} is not expanded: environment variables are not read in URLs; "
+        "write the URL itself, and name the environment variable that holds a secret in token_env",
+    ),
+    "variable in a webhook URL": (
+        ENDPOINTS + '[[routes]]\nname = "chat"\nstable = "chat-a"\ntargets = { chat-a = "a" }\n'
+        '[routes.backend]\nkind = "webhook"\nurl = "https://d.internal/x?key=$DEPLOY_KEY"\n'
+        'state_url = "https://d.internal/s"\n',
+        "routes[0].backend.url: $DEPLOY_KEY is not expanded: environment variables are not read in URLs; "
+        "write the URL itself, and a secret in headers as ${ENV_NAME}",
+    ),
+    "variable in a feed URL": (
+        '[[signals]]\nsource = "feed"\nurl = "https://blog.example/${FEED}.xml"\n',
+        "signals[0].url: ${FEED} is not expanded: environment variables are not read in URLs; "
+        "write the URL itself",
+    ),
+    "variable as token_env": (
+        '[[endpoints]]\nname = "a"\nurl = "http://h:8000"\ntoken_env = "${HF_TOKEN}"\n',
+        "endpoints[0].token_env: write the variable's name alone, without $ or braces: 'HF_TOKEN'",
+    ),
+    "port out of range": (
+        '[[endpoints]]\nname = "a"\nurl = "http://h:80000"\n',
+        "endpoints[0].url: port 80000 is out of range (1-65535) in URL 'http://h:80000'",
+    ),
+    "port zero": (
+        '[[gpus]]\nsource = "dcgm"\nurls = ["http://h:9400/metrics", "http://[::1]:0/metrics"]\n',
+        "gpus[0].urls[1]: port 0 is out of range (1-65535)",
+    ),
+    "port not a number": (
+        '[[endpoints]]\nname = "a"\nurl = "http://h:8000a"\n',
+        "endpoints[0].url: port '8000a' is not a number",
+    ),
+    "haproxy port out of range": (
+        ENDPOINTS + '[[routes]]\nname = "chat"\nstable = "chat-a"\ntargets = { chat-a = "a" }\n'
+        'backend = { kind = "haproxy", address = "127.0.0.1:99999", haproxy_backend = "b" }\n',
+        "routes[0].backend.address: port 99999 is out of range (1-65535)",
+    ),
+    "nan threshold": (
+        '[[endpoints]]\nname = "a"\nurl = "http://h:8000"\nthresholds = { kv_usage = nan }\n',
+        "endpoints[0].thresholds.kv_usage: must be a finite number (got nan)",
+    ),
+    "inf count": (
+        '[[endpoints]]\nname = "a"\nurl = "http://h:8000"\nconsecutive = inf\n',
+        "endpoints[0].consecutive: must be a finite number (got inf)",
+    ),
+    "nan duration": (
+        "[console]\nretention = nan\n",
+        "console.retention: must be a finite number (got nan)",
+    ),
+    "negative inf duration": (
+        "[console]\nrefresh = { gpu = -inf }\n",
+        "console.refresh.gpu: must be a finite number (got -inf)",
+    ),
+    "byte-order mark": (
+        "\ufeff[console]\nread_only = true\n",
+        "line 1: the file starts with a UTF-8 byte-order mark (save it as UTF-8 without a byte-order mark)",
+    ),
+    "misspelt modifier": (
+        '[keys]\n"app.quit" = "crtl+q"\n',
+        "keys.\"app.quit\": unknown modifier 'crtl' in 'crtl+q' (did you mean 'ctrl+q'?)",
+    ),
+    "unknown key name": (
+        '[keys]\n"app.help" = "f1,ctrl+shift+banana"\n',
+        "keys.\"app.help\": unknown key 'banana' in 'ctrl+shift+banana'",
+    ),
+    "misspelt key name": (
+        '[keys]\n"app.help" = "pgup"\n',
+        "keys.\"app.help\": unknown key 'pgup' (did you mean 'pageup'?)",
+    ),
+    "modifiers in an order that never matches": (
+        '[keys]\n"app.quit" = "shift+ctrl+q"\n',
+        "keys.\"app.quit\": 'shift+ctrl+q' would never match: Textual orders modifiers as alt, ctrl, hyper, "
+        "meta, shift, super (write 'ctrl+shift+q')",
+    ),
+    "shifted letter": (
+        '[keys]\n"app.quit" = "shift+q"\n',
+        "keys.\"app.quit\": 'shift+q' would never match: a shifted letter arrives as the capital (write 'Q')",
+    ),
+    "capital letter with a modifier": (
+        '[keys]\n"app.quit" = "ctrl+Q"\n',
+        "keys.\"app.quit\": 'ctrl+Q' would never match: with a modifier, write the letter in lower case "
+        "('ctrl+shift+q')",
+    ),
+    "punctuation with a modifier": (
+        '[keys]\n"app.help" = "ctrl+?"\n',
+        "keys.\"app.help\": invalid key 'ctrl+?' (name the key: did you mean 'ctrl+question_mark'?)",
+    ),
+    "empty key in a list": ('[keys]\n"app.quit" = "q,,ctrl+q"\n', 'keys."app.quit": a key is empty'),
+    "unknown theme": (
+        '[console]\ntheme = "dracla"\n',
+        "console.theme: unknown theme 'dracla' (did you mean 'dracula'? known: ansi-dark,",
+    ),
     "webhook literal secret": (
         ENDPOINTS + '[[routes]]\nname = "chat"\nstable = "chat-a"\ntargets = { chat-a = "a" }\n'
         '[routes.backend]\nkind = "webhook"\nurl = "https://d.internal/x"\nstate_url = "https://d.internal/s"\n'
@@ -556,3 +655,259 @@ def test_unknown_binding_id_is_named():
         parse_config({"keys": {"app.quitt": "q", "app.help": "f1"}})
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith('keys."app.quitt": unknown binding id')
+
+
+# --- check: what the run will do ----------------------------------------------------------------------
+
+LOCK = '[[pins]]\nname = "qwen3-8b"\nmodel = "Qwen/Qwen3-8B"\nrevision = "8b1e0d4c"\n\n' + (
+    '[[pins]]\nname = "coder-7b"\nmodel = "Qwen/Qwen2.5-Coder-7B"\nrevision = "1d9a1d9a"\n'
+)
+# loopback ports that nothing listens on: a real start fails fast and offline
+LOCAL = '[[endpoints]]\nname = "a"\nurl = "https://127.0.0.1:9"\n'
+WEBHOOK = (
+    '[[routes]]\nname = "chat"\nstable = "a"\ntargets = { a = "a" }\n[routes.backend]\nkind = "webhook"\n'
+    'url = "https://127.0.0.1:9/x"\nstate_url = "https://127.0.0.1:9/s"\n'
+)
+NOT_PEM = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+
+
+@dataclass
+class Case:
+    text: str
+    files: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # each the start of one line, in order
+    warnings: list[str] = field(default_factory=list)
+
+
+CHECK_CASES = {
+    "empty file": Case(""),
+    "comments only": Case("# nothing yet\n"),
+    "CA bundle missing": Case(
+        LOCAL + 'ca_bundle = "certs/ca.pem"\n',
+        warnings=["endpoints[0].ca_bundle: cannot load {dir}/certs/ca.pem: No such file or directory"],
+    ),
+    "CA bundle is not PEM": Case(
+        LOCAL + 'ca_bundle = "ca.pem"\n' + WEBHOOK + 'ca_bundle = "ca.pem"\n',
+        files={"ca.pem": NOT_PEM},
+        warnings=[
+            "endpoints[0].ca_bundle: cannot load {dir}/ca.pem: not a PEM file of CA certificates",
+            "routes[0].backend.ca_bundle: cannot load {dir}/ca.pem: not a PEM file of CA certificates",
+        ],
+    ),
+    "CA bundle is a directory": Case(
+        LOCAL + 'ca_bundle = "certs"\n',
+        files={"certs/README": "x"},
+        warnings=["endpoints[0].ca_bundle: cannot load {dir}/certs: "],
+    ),
+    "CA bundle that loads": Case(LOCAL + f'ca_bundle = "{certifi.where()}"\n'),
+    "CA bundle missing on GPU sources": Case(
+        '[[gpus]]\nsource = "prometheus"\nname = "p"\nurl = "https://127.0.0.1:9"\nca_bundle = "no.pem"\n'
+        '[[gpus]]\nsource = "dcgm"\nname = "d"\nurls = ["https://127.0.0.1:9/metrics"]\n'
+        'ca_bundle = "no.pem"\n',
+        warnings=[
+            "gpus[0].ca_bundle: cannot load {dir}/no.pem",
+            "gpus[1].ca_bundle: cannot load {dir}/no.pem",
+        ],
+    ),
+    "GPU source without a name": Case('[[gpus]]\nsource = "prometheus"\nurl = "http://127.0.0.1:9"\n'),
+    "kubeconfig missing": Case(
+        LOCAL + '[[routes]]\nname = "chat"\nstable = "a"\ntargets = { a = "a" }\n'
+        'backend = { kind = "kubernetes", resource = "deployment", name = "chat", kubeconfig = "kube" }\n',
+        warnings=["routes[0].backend.kubeconfig: no such file {dir}/kube (this route cannot be read)"],
+    ),
+    "store under a file": Case(
+        '[console]\ndb = "state/fleetdeck.sqlite"\n',
+        files={"state": "a file"},
+        errors=["console.db: cannot use {dir}/state/fleetdeck.sqlite: {dir}/state is not a directory"],
+    ),
+    "store is a directory": Case(
+        '[console]\ndb = "state"\n', files={"state/x": ""}, errors=["console.db: cannot use {dir}/state: "]
+    ),
+    "store is not SQLite": Case(
+        '[console]\ndb = "notes.txt"\n',
+        files={"notes.txt": "shopping list\n"},
+        errors=["console.db: cannot use {dir}/notes.txt: not a SQLite database"],
+    ),
+    "store that can be created": Case('[console]\ndb = "new/dir/fleetdeck.sqlite"\n'),
+    "pin that names no pin": Case(
+        LOCAL + 'pin = "qwen3-8"\n',
+        files={"fleet.lock": LOCK},
+        errors=["endpoints[0].pin: no pin named 'qwen3-8' in {dir}/fleet.lock (did you mean 'qwen3-8b'?)"],
+        warnings=[
+            "console.pins_file: pin 'qwen3-8b' in {dir}/fleet.lock is used by no endpoint",
+            "console.pins_file: pin 'coder-7b' in {dir}/fleet.lock is used by no endpoint",
+        ],
+    ),
+    "pin that names no pin, nothing close": Case(
+        LOCAL + 'pin = "llama"\n',
+        files={"fleet.lock": LOCK},
+        errors=["endpoints[0].pin: no pin named 'llama' in {dir}/fleet.lock (pins: qwen3-8b, coder-7b)"],
+        warnings=["console.pins_file: pin 'qwen3-8b'", "console.pins_file: pin 'coder-7b'"],
+    ),
+    "pin no endpoint uses": Case(
+        LOCAL + 'pin = "qwen3-8b"\n',
+        files={"fleet.lock": LOCK},
+        warnings=[
+            "console.pins_file: pin 'coder-7b' in {dir}/fleet.lock is used by no endpoint "
+            '(set pin = "coder-7b" on the endpoint that serves it to measure its drift)'
+        ],
+    ),
+    "pins with no lock file": Case(
+        LOCAL + 'pin = "qwen3-8b"\n',
+        warnings=[
+            "endpoints[0].pin: 'qwen3-8b' cannot be checked: the lock file {dir}/fleet.lock does not exist"
+        ],
+    ),
+    "lock file that cannot be read": Case(
+        '[console]\npins_file = "pins.lock"\n' + LOCAL + 'pin = "qwen3-8b"\n',
+        files={"pins.lock": '[[pins]]\nname = "x"\n'},
+        warnings=["console.pins_file: {dir}/pins.lock: pins[0].model: required"],
+    ),
+    "a failing route still counts in the cross-checks": Case(
+        LOCAL
+        + '[[endpoints]]\nname = "b"\nurl = "http://127.0.0.1:9"\ntimeout = 0\n'
+        + '[[routes]]\nname = "r"\nstable = "z"\ntargets = { a = "a" }\n'
+        'backend = { kind = "haproxy", address = "127.0.0.1:9", haproxy_backend = "b" }\n' * 2,
+        errors=[
+            "endpoints[1].timeout: duration must be greater than 0",
+            "routes[0].stable: 'z' is not one of the targets (a)",
+            "routes[1].stable: 'z' is not one of the targets (a)",
+            "routes[1]: duplicate route name 'r' (also routes[0])",
+        ],
+    ),
+    "field and cross-field problems together": Case(
+        '[[endpoints]]\nname = "a"\nurl = "ftp://x"\n[[endpoints]]\nname = "a"\nurl = "http://h:99999"\n'
+        '[[routes]]\nname = "r"\nstable = "zz"\nstep = 0\ntargets = { a = "a", ghost = "g" }\n'
+        'backend = { kind = "haproxy", address = "127.0.0.1:9", haproxy_backend = "b" }\n',
+        errors=[
+            "endpoints[0].url: invalid URL 'ftp://x'",
+            "endpoints[1].url: port 99999 is out of range",
+            "routes[0].step: must be >= 1",
+            "routes[0].stable: 'zz' is not one of the targets (a, ghost)",
+            "endpoints[1]: duplicate endpoint name 'a' (also endpoints[0])",
+            "routes[0].targets.ghost: 'ghost' is not a configured endpoint",
+        ],
+    ),
+    "field problems and a CA bundle missing": Case(
+        LOCAL + 'ca_bundle = "ca.pem"\ntimeout = "soon"\n',
+        errors=["endpoints[0].timeout: invalid duration 'soon'"],
+        warnings=["endpoints[0].ca_bundle: cannot load {dir}/ca.pem: No such file or directory"],
+    ),
+    "field problems and a pin that names no pin": Case(
+        LOCAL + 'pin = "qwen3-8c"\ntimeout = "soon"\n',
+        files={"fleet.lock": LOCK},
+        errors=["endpoints[0].timeout: invalid duration 'soon'", "endpoints[0].pin: no pin named 'qwen3-8c'"],
+        warnings=["console.pins_file: pin 'qwen3-8b'", "console.pins_file: pin 'coder-7b'"],
+    ),
+}
+
+
+@pytest.fixture
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default store (console.db unset) goes under the test's directory, no config is named."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    return tmp_path / "xdg-state"
+
+
+def _case_file(directory: Path, case: Case) -> Path:
+    for name, content in case.files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(content)
+    path = directory / "fleetdeck.toml"
+    path.write_text(case.text)
+    return path
+
+
+def _matches(lines: list[str], starts: list[str], directory: Path) -> bool:
+    expected = [start.replace("{dir}", str(directory)) for start in starts]
+    return len(lines) == len(expected) and all(map(str.startswith, lines, expected))
+
+
+@pytest.mark.parametrize("case", list(CHECK_CASES.values()), ids=list(CHECK_CASES))
+def test_check_reports_what_the_run_needs(tmp_path: Path, state_home: Path, case: Case) -> None:
+    path = _case_file(tmp_path, case)
+    try:
+        checked = check_config(path)
+        errors, warnings = [], checked.warnings
+    except ConfigError as exc:
+        errors, warnings = exc.problems, exc.warnings
+    assert _matches(errors, case.errors, tmp_path), errors
+    assert _matches(warnings, case.warnings, tmp_path), warnings
+    assert not any("\n" in line for line in errors + warnings)
+
+
+def test_empty_file_is_valid_and_says_so(tmp_path: Path, state_home: Path) -> None:
+    assert check_config(_case_file(tmp_path, CHECK_CASES["empty file"])).empty
+    assert check_config(_case_file(tmp_path, CHECK_CASES["comments only"])).empty
+    assert not check_config(_case_file(tmp_path, Case("[console]\nread_only = true\n"))).empty
+
+
+def test_utf16_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "fleetdeck.toml"
+    path.write_text("[console]\n", encoding="utf-16")
+    with pytest.raises(ConfigError) as caught:
+        check_config(path)
+    assert caught.value.problems == [
+        "line 1: the file starts with a UTF-16 byte-order mark (save it as UTF-8)"
+    ]
+
+
+def test_every_key_the_console_binds_is_accepted() -> None:
+    """The key check accepts what Textual itself binds: the console's keys and its tables' keys."""
+    from textual.widgets import DataTable
+
+    from console.app import FleetdeckApp
+    from widgets.endpoint_pane import EndpointPane
+    from widgets.gpu_pane import GpuPane
+    from widgets.gpu_processes import GpuProcessScreen
+    from widgets.pin_pane import PinPane
+    from widgets.signal_pane import SignalPane
+
+    keys = [
+        binding.key if hasattr(binding, "key") else binding[0]
+        for owner in (FleetdeckApp, GpuPane, EndpointPane, PinPane, SignalPane, GpuProcessScreen, DataTable)
+        for binding in owner.BINDINGS
+    ]
+    assert len(keys) > 20
+    assert {key: key_problem(key) for key in keys if key_problem(key)} == {}
+
+
+def test_theme_check_knows_the_console_themes(tmp_path: Path) -> None:
+    from console.app import FleetdeckApp
+    from console.runtime import Mode, Runtime
+
+    app = FleetdeckApp(Runtime(default_config(), mode=Mode.DEMO, db_path=tmp_path / "s.sqlite"))
+    for theme in app.available_themes:
+        assert parse_config({"console": {"theme": theme}}).console.theme == theme
+    with pytest.raises(ConfigError):
+        parse_config({"console": {"theme": "textual-dark-ish"}})
+
+
+AGREEMENT = {
+    **{f"bad input: {name}": Case(text) for name, (text, _) in BAD_INPUTS.items()},
+    **CHECK_CASES,
+}
+
+
+@pytest.mark.parametrize("case", list(AGREEMENT.values()), ids=list(AGREEMENT))
+def test_check_and_a_real_start_agree(
+    tmp_path: Path, state_home: Path, capsys: pytest.CaptureFixture[str], case: Case
+) -> None:
+    """`check` says ok exactly when the run starts; both say the same errors and warnings."""
+    path = _case_file(tmp_path, case)
+    checked_rc = main(["check", str(path)])
+    checked = capsys.readouterr()
+    started_rc = main(["snapshot", "--config", str(path), "--window", "0"])
+    started = capsys.readouterr()
+    assert checked_rc in (0, 2)
+    if checked_rc == 2:
+        assert started_rc == 2
+        assert started.err == checked.err
+        assert started.out == ""
+    else:
+        assert started_rc in (0, 1), started.err  # 1: the fleet is unhealthy, which it is here
+        warnings = [line for line in checked.err.splitlines() if line.startswith("warning: ")]
+        assert warnings == checked.err.splitlines()
+        assert [line for line in started.err.splitlines() if line.startswith("warning: ")] == warnings
+        assert "Traceback" not in started.err
