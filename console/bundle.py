@@ -54,6 +54,7 @@ class LiveSources:
 
     mode = Mode.LIVE
     stale_marks = True  # a late probe is marked with its age
+    windowed = True  # TTFT, tokens/s and error rate need a second scrape, some seconds after the first
 
     def __init__(self, config: Config, clock: Callable[[], float], zero_config: bool = False) -> None:
         self.config = config
@@ -175,6 +176,7 @@ class DemoSources:
     mode = Mode.DEMO
     local_gpus = True
     stale_marks = False  # the simulated endpoints answer on every tick
+    windowed = False  # the simulated figures need no second scrape
     signal_tick = DEMO_SIGNAL_TICK
     pins_label = "fleet.lock (the demo's temporary copy)"
 

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Self
 
 from console import locations
-from console.bundle import DemoSources, LiveSources, Mode
+from console.bundle import DemoSources, LiveSources
 from console.config import Config, default_config
 from console.model import Drift, EndpointRecord, FleetSnapshot, GpuRecord, Health, Pin, Signal
 from console.runtime import Runtime
@@ -120,7 +120,7 @@ class Feeds:
         await self.runtime.start(live=False)
         snapshot = self.runtime.snapshot
         answered = any(ep.health in (Health.UP, Health.DEGRADED) for ep in snapshot.endpoints)
-        if window > 0 and self.runtime.mode is Mode.LIVE and answered:
+        if window > 0 and self.runtime.sources.windowed and answered:
             await asyncio.sleep(window)
             await self._run("endpoints", "pins")
         return self.runtime.snapshot
