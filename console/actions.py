@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from console import owner as consoles
@@ -25,22 +24,31 @@ from console.config import (
     WebhookBackend,
 )
 from console.control import (
-    DRAIN,
-    READY,
     CheckResult,
     Conflict,
     ControlBackend,
     ControlError,
     Intent,
     describe,
-    effective,
     from_journal,
     reorder,
     same_split,
-    shares,
     to_journal,
 )
-from console.model import EndpointRecord, RouteState, RouteTarget
+from console.model import (
+    DRAIN,
+    READY,
+    Action,
+    EndpointRecord,
+    Outcome,
+    OutcomeKind,
+    Plan,
+    RouteState,
+    RouteTarget,
+    effective,
+    shares,
+    weight_word,
+)
 from console.operator import Operator, current_operator, refusal
 from console.pins import PinsError, load_pins
 from console.store import AuditEntry, AuditOutcome, Lease, Store
@@ -50,14 +58,6 @@ LEASE_WAIT = 3.0  # how long a confirmation waits for another console's action o
 LEASE_POLL = 0.1
 FOREIGN_INTENT_AGE = 900.0  # an intent from a console on another host is settled once this old
 PARTIAL = "partially applied"
-
-
-class Action(StrEnum):
-    ROLLBACK = "rollback"
-    SHIFT_TOWARD = "shift-toward"
-    SHIFT_AWAY = "shift-away"
-    DRAIN = "drain"
-    UNDO = "undo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,78 +71,6 @@ class Route:
     step: int = 10
     max_step: int = 50
     protected: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What an action would do, shown before anything is sent."""
-
-    route: Route
-    action: Action
-    endpoint: str | None
-    before: RouteState
-    after: RouteState
-    moved: int  # percent of the route's traffic that changes target
-    requests: tuple[str, ...] = ()
-    dry_run: str = ""
-    refusal: str = ""  # non-empty: this plan cannot be applied, and why
-    blocked: str = ""  # non-empty: valid, but this console may not confirm it (read-only, operators)
-    needs_typing: bool = False
-    undo_of: int | None = None
-    notes: tuple[str, ...] = ()  # the backend's warnings about this plan
-
-    @property
-    def title(self) -> str:
-        what = {
-            Action.ROLLBACK: f"Roll back {self.route.name} to {self.route.stable}",
-            Action.SHIFT_TOWARD: f"Shift {self.route.name} toward {self.endpoint}",
-            Action.SHIFT_AWAY: f"Shift {self.route.name} away from {self.endpoint}",
-            Action.DRAIN: f"Drain {self.endpoint} from {self.route.name}",
-            Action.UNDO: f"Undo the last action on {self.route.name}",
-        }
-        return what[self.action]
-
-    @property
-    def can_confirm(self) -> bool:
-        return not self.refusal and not self.blocked
-
-    def rows(self) -> list[tuple[str, str, str, int, int]]:
-        """(endpoint, before, after, share before, share after) per target, in the route's order."""
-        old, new = shares(self.before), shares(self.after)
-        after = {t.endpoint: t for t in self.after.targets}
-        result = []
-        for target in self.before.targets:
-            later = after.get(target.endpoint, target)
-            result.append(
-                (target.endpoint, _weight(target), _weight(later), old[target.endpoint], new[target.endpoint])
-            )
-        return result
-
-
-class OutcomeKind(StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-    STALE = "stale"
-    REFUSED = "refused"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    kind: OutcomeKind
-    message: str
-    state: RouteState | None = None  # the route as read back (or as found, when stale)
-    entry_id: int | None = None
-    elapsed_ms: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.kind is OutcomeKind.OK
-
-
-def _weight(target: RouteTarget) -> str:
-    return f"{target.weight}" + ("" if target.state == READY else f" {target.state}")
 
 
 # --- planning: pure functions of (route, current state) ---------------------------------------------
@@ -262,7 +190,7 @@ def applied_changes(before: RouteState, after: RouteState, now: RouteState) -> s
         was = old.get(target.endpoint)
         if was is None or (was.weight, was.state) == (target.weight, target.state):
             continue
-        change = f"{target.endpoint} {_weight(was)} -> {_weight(target)}"
+        change = f"{target.endpoint} {weight_word(was)} -> {weight_word(target)}"
         seen = current.get(target.endpoint)
         (
             landed
@@ -406,11 +334,10 @@ class Actions:
     async def _read_back(self, route: Route, after: RouteState) -> tuple[RouteState, str]:
         """The route after applying, and why it is not as planned ("" when it is). Backends whose
         controller moves the traffic (`settle`) are waited for and judged by what that system reports."""
-        settle = getattr(route.backend, "settle", None)
-        if settle is None:
+        if not route.backend.settles:
             state = await self.read(route)
             return state, "" if same_split(state, after) else "not the planned split"
-        state, problem = await settle(after)
+        state, problem = await route.backend.settle(after)
         return self._placed(route, state), problem
 
     async def read_all(self) -> tuple[tuple[RouteState, ...], dict[str, str]]:
@@ -424,20 +351,30 @@ class Actions:
         return tuple(states), errors
 
     async def plan(self, action: Action, route: Route, endpoint: str | None = None) -> Plan:
+        """What `action` on `route` would do; a backend that cannot be read is a ControlError."""
+        try:
+            return await self._plan(action, route, endpoint)
+        except ControlError as exc:
+            exc.titled("Cannot plan")
+            raise
+
+    async def _plan(self, action: Action, route: Route, endpoint: str | None) -> Plan:
         current = await self.read(route)
         if endpoint is not None and endpoint not in route.endpoints:
             endpoint = None
         undo_of = None
-        rollout = getattr(route.backend, "plan_rollback", None)
-        if action is Action.ROLLBACK and rollout is not None:
-            after, refusal = await rollout(current)
+        backend = route.backend
+        if action is Action.ROLLBACK and backend.plans_rollback:
+            after, refusal = await backend.plan_rollback(current)
         elif action is Action.ROLLBACK:
             after, refusal = plan_rollback(route, current)
-        elif action is Action.SHIFT_TOWARD and hasattr(route.backend, "plan_promote"):
-            after, refusal = await route.backend.plan_promote(current)
-        elif rollout is not None:
-            owned = getattr(route.backend, "steps_owned", "")
-            after, refusal = current, owned or f"{route.backend.label} holds no traffic split: only R applies"
+        elif action is Action.SHIFT_TOWARD and backend.plans_promote:
+            after, refusal = await backend.plan_promote(current)
+        elif backend.plans_rollback:
+            after, refusal = (
+                current,
+                backend.steps_owned or f"{backend.label} holds no traffic split: only R applies",
+            )
         elif action is Action.UNDO:
             after, refusal, undo_of = await self._plan_undo(route, current)
         elif endpoint is None:
@@ -471,7 +408,10 @@ class Actions:
             if check.requests and not check.writable:
                 blocked = blocked or check.reason
         return Plan(
-            route=route,
+            route=route.name,
+            stable=route.stable,
+            backend=route.backend.label,
+            protected=route.protected,
             action=action,
             endpoint=endpoint,
             before=current,
@@ -512,7 +452,7 @@ class Actions:
         """Apply a confirmed plan; every attempt is journalled, refused ones too. `cause` says why, when it
         was not a person's key (a guard's automatic rollback)."""
         start = self._clock()
-        route = plan.route
+        route = self.routes[plan.route]
         blocked = plan.refusal or self.may_act()
         action = plan.action.value + (f" #{plan.undo_of}" if plan.undo_of else "")
         if plan.endpoint and plan.action not in (Action.ROLLBACK, Action.UNDO):
@@ -557,7 +497,7 @@ class Actions:
 
     async def _under_lease(self, plan: Plan, entry: int, start: float, journalled: float) -> Outcome:
         """Re-read, apply, verify: with the lease held, the stale-plan check and the apply are one step."""
-        route = plan.route
+        route = self.routes[plan.route]
         try:
             now = await self.read(route)
         except ControlError as exc:
@@ -605,7 +545,7 @@ class Actions:
         return Outcome(OutcomeKind.FAILED, message, state, entry, (verified - start) * 1000, timings=timings)
 
     async def _after_failure(self, plan: Plan, entry: int, exc: ControlError, start: float) -> Outcome:
-        route = plan.route
+        route = self.routes[plan.route]
         try:
             state: RouteState | None = await self.read(route)
         except ControlError:

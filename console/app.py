@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import gc
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import ClassVar
 
@@ -23,12 +23,12 @@ from textual.notifications import SeverityLevel
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.worker import Worker, WorkerState
 
-from console.actions import Action, Outcome, OutcomeKind, Plan
 from console.config import zero_config_notice
-from console.control import ControlError
+from console.errors import FleetdeckError
 from console.guard import Breach
-from console.model import Signal, SignalState
+from console.model import Action, Outcome, OutcomeKind, Plan, Signal, SignalState
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
@@ -55,31 +55,41 @@ SHORT_HEIGHT = 30
 NO_COLOUR = Colourless()
 
 
-# the keys that move traffic; they act on the route of the target selected in the Endpoints pane
+@dataclass(frozen=True, slots=True)
+class RouteKey:
+    """A key that moves traffic; it acts on the route of the target selected in the Endpoints pane."""
+
+    key: str
+    action: Action
+    title: str
+    name: str  # the binding's id, `route.<name>`, for the keymap
+    tooltip: str
+
+
 ROUTE_KEYS = (
-    (
+    RouteKey(
         "R",
         Action.ROLLBACK,
         "Rollback",
         "rollback",
         "Endpoints: roll the selected route back to its stable target",
     ),
-    (
+    RouteKey(
         "right_square_bracket",
         Action.SHIFT_TOWARD,
         "Shift toward",
         "shift_toward",
         "Endpoints: shift one step of traffic toward the selected target",
     ),
-    (
+    RouteKey(
         "left_square_bracket",
         Action.SHIFT_AWAY,
         "Shift away",
         "shift_away",
         "Endpoints: shift one step of traffic away from the selected target",
     ),
-    ("D", Action.DRAIN, "Drain", "drain", "Endpoints: drain the selected target"),
-    ("U", Action.UNDO, "Undo", "undo", "Endpoints: undo the last action on the selected route"),
+    RouteKey("D", Action.DRAIN, "Drain", "drain", "Endpoints: drain the selected target"),
+    RouteKey("U", Action.UNDO, "Undo", "undo", "Endpoints: undo the last action on the selected route"),
 )
 
 
@@ -156,8 +166,15 @@ class FleetdeckApp(App[None]):
         Binding("question_mark", "help", "Help", id="app.help", tooltip="this help: every key"),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="quit fleetdeck"),
         *(
-            Binding(key, f"act('{action.value}')", title, show=False, id=f"route.{name}", tooltip=tooltip)
-            for key, action, title, name, tooltip in ROUTE_KEYS
+            Binding(
+                k.key,
+                f"act('{k.action.value}')",
+                k.title,
+                show=False,
+                id=f"route.{k.name}",
+                tooltip=k.tooltip,
+            )
+            for k in ROUTE_KEYS
         ),
     ]
     # keys handled by the widgets themselves, listed so the help is complete
@@ -181,18 +198,26 @@ class FleetdeckApp(App[None]):
         self.config_warnings = tuple(warnings)
         self.active = 0
         self.zoomed: int | None = None
-        self.panes: list[Pane] = [
-            GpuPane(),
-            EndpointPane(),
-            PinPane(),
-            SignalPane(runtime.clock),
-        ]
+        self.gpu_pane = GpuPane()
+        self.endpoint_pane = EndpointPane()
+        self.pin_pane = PinPane()
+        self.signal_pane = SignalPane(runtime.clock)
+        self.panes: list[Pane] = [self.gpu_pane, self.endpoint_pane, self.pin_pane, self.signal_pane]
         runtime.listeners.append(self._runtime_changed)
         runtime.breach_listeners.append(
             lambda breach, outcome: self.post_message(GuardBreached(breach, outcome))
         )
         self.last_outcome: Outcome | None = None
         self.last_muted: str | None = None  # the source u would unmute
+
+    def say_error(self, exc: FleetdeckError) -> None:
+        """The one way an error reaches the screen: its line, under its title."""
+        self.notify(str(exc), title=exc.title, severity="error", timeout=10, markup=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # a worker's failure that is a person's to know (a route that cannot be read to plan) is said
+        if event.state is WorkerState.ERROR and isinstance(event.worker.error, FleetdeckError):
+            self.say_error(event.worker.error)
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -417,21 +442,11 @@ class FleetdeckApp(App[None]):
             self.push_screen(HelpScreen(self.help_sections()), callback=lambda _: self._sync_panes())
 
     @on(SignalPane.StateRequested)
-    async def _signal_state(self, message: SignalPane.StateRequested) -> None:
-        if message.action != "undo":
-            self.last_muted = None  # u takes back a mute only right after it
-        if message.action == "acknowledge":
-            await self.runtime.set_signal_state(message.source, message.signal_id, SignalState.ACKNOWLEDGED)
-        elif message.action == "mute":
-            await self.runtime.mute_source(message.source)
-            self.last_muted = message.source
-            undo = self.key_of("signal.undo", "u")
-            self.notify(f"muted {message.source}: {undo} to unmute", timeout=8, markup=False)
-        elif message.action == "undo":
-            await self._undo_signal(message.source, message.signal_id)
-        elif message.action == "unacknowledge":
-            await self._unacknowledge(message.source, message.signal_id)
-        elif message.action == "open":
+    def _signal_state(self, message: SignalPane.StateRequested) -> None:
+        # u takes back a mute only right after it
+        muted = self.last_muted if message.action == "undo" else None
+        self.last_muted = message.source if message.action == "mute" else None
+        if message.action == "open":
             signal = next(
                 (
                     s
@@ -444,15 +459,30 @@ class FleetdeckApp(App[None]):
                 sources = self.runtime.snapshot.signal_sources
                 screen = SignalDetailScreen(signal, sources, self.runtime.clock())
                 self.push_screen(screen, callback=self._signal_detail_closed(signal))
+            return
+        self._change_signal(message.action, message.source, message.signal_id, muted)
+
+    @work(group="signals", exit_on_error=False)
+    async def _change_signal(self, action: str, source: str, signal_id: str, muted: str | None) -> None:
+        """A person's change to a signal, off the message loop: written, then shown once its refresh ran."""
+        if action == "acknowledge":
+            await self.runtime.set_signal_state(source, signal_id, SignalState.ACKNOWLEDGED)
+        elif action == "mute":
+            await self.runtime.mute_source(source)
+            undo = self.key_of("signal.undo", "u")
+            self.notify(f"muted {source}: {undo} to unmute", timeout=8, markup=False)
+        elif action == "undo":
+            await self._undo_signal(source, signal_id, muted)
+        elif action == "unacknowledge":
+            await self._unacknowledge(source, signal_id)
 
     def key_of(self, binding_id: str, default: str) -> str:
         """How the key bound to `binding_id` reads now, after any remapping in `[keys]`."""
         key = self._keymap.get(binding_id, default).split(",")[0].strip()
         return self.get_key_display(Binding(key, ""))
 
-    async def _undo_signal(self, source: str, signal_id: str) -> None:
+    async def _undo_signal(self, source: str, signal_id: str, muted: str | None) -> None:
         """u: unmute the source muted just before, else make the selected acknowledged signal new again."""
-        muted, self.last_muted = self.last_muted, None
         if muted is not None:
             await self.runtime.unmute_source(muted)
             self.notify(f"unmuted {muted}", timeout=4, markup=False)
@@ -484,10 +514,10 @@ class FleetdeckApp(App[None]):
         self.notify(f"new again: {signal.title}", timeout=4, markup=False)
         return True
 
-    def _signal_detail_closed(self, signal: Signal) -> Callable[[str | None], Awaitable[None]]:
-        async def closed(result: str | None) -> None:
+    def _signal_detail_closed(self, signal: Signal) -> Callable[[str | None], None]:
+        def closed(result: str | None) -> None:
             if result == "acknowledge":
-                await self.runtime.set_signal_state(signal.source, signal.id, SignalState.ACKNOWLEDGED)
+                self._change_signal("acknowledge", signal.source, signal.id, None)
             self._sync_panes()
 
         return closed
@@ -528,7 +558,7 @@ class FleetdeckApp(App[None]):
         try:
             bump = plan_bump(snapshot.pins, name, candidate.bump_to, candidate.bump_field, candidate.message)
         except PinsError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.say_error(exc)
             return
 
         async def confirmed(yes: bool | None) -> None:
@@ -537,7 +567,7 @@ class FleetdeckApp(App[None]):
                 try:
                     await self.runtime.bump_pin(bump)
                 except PinsError as exc:
-                    self.notify(str(exc), title="Pin bump failed", severity="error", timeout=10, markup=False)
+                    self.say_error(exc)
                 else:
                     self.notify(f"Bumped {bump.message}", title="Pin bumped", timeout=6, markup=False)
 
@@ -593,14 +623,10 @@ class FleetdeckApp(App[None]):
     ) -> None:
         actions = self.runtime.actions
         assert actions is not None
-        try:
-            plan = await actions.plan(action, actions.routes[route_name], endpoint)
-        except ControlError as exc:
-            self.notify(str(exc), title="Cannot plan", severity="error", timeout=10, markup=False)
-            return
+        plan = await actions.plan(action, actions.routes[route_name], endpoint)
         if one_key:
             # the guard's offer: one key, unless the route is protected
-            plan = replace(plan, needs_typing=plan.route.protected)
+            plan = replace(plan, needs_typing=plan.protected)
         self.push_screen(ConfirmScreen(plan), callback=lambda confirmed: self._confirmed(plan, confirmed))
 
     def _confirmed(self, plan: Plan, confirmed: bool | None) -> None:
@@ -624,7 +650,7 @@ class FleetdeckApp(App[None]):
         await self.runtime.after_action()
         if outcome.kind is OutcomeKind.STALE:
             # the route changed underneath: plan again from what it is now, never overwrite it
-            self._plan(plan.action, plan.route.name, plan.endpoint)
+            self._plan(plan.action, plan.route, plan.endpoint)
 
     @on(GuardBreached)
     def _guard_breached(self, message: GuardBreached) -> None:
@@ -654,8 +680,7 @@ class FleetdeckApp(App[None]):
                 lambda i=index: self.action_zoom(i),
             )
         yield SystemCommand("Leave zoom", "Show all panes again (Esc)", self.action_unzoom)
-        signals = self.panes[3]
-        assert isinstance(signals, SignalPane)
+        signals = self.signal_pane
         yield SystemCommand(
             "Acknowledge signal", "Acknowledge the selected signal (a)", signals.action_acknowledge
         )
@@ -664,14 +689,13 @@ class FleetdeckApp(App[None]):
         )
         yield from self._signal_undo_commands(signals)
         if not self.runtime.read_only and self.runtime.actions and self.runtime.actions.routes:
-            for _key, action, title, _name, tooltip in ROUTE_KEYS:
+            for k in ROUTE_KEYS:
                 yield SystemCommand(
-                    f"Route: {title}",
-                    tooltip.removeprefix("Endpoints: "),
-                    lambda a=action.value: self.action_act(a),
+                    f"Route: {k.title}",
+                    k.tooltip.removeprefix("Endpoints: "),
+                    lambda a=k.action.value: self.action_act(a),
                 )
-        pins = self.panes[2]
-        assert isinstance(pins, PinPane)
+        pins = self.pin_pane
         yield SystemCommand("Pin details", "Show the selected pin in full (Enter)", pins.action_open)
         if not self.runtime.read_only:
             yield SystemCommand("Bump pin", "Plan a bump of the selected pin (b)", pins.action_bump)

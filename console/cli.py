@@ -11,7 +11,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from console import locations
 from console.config import (
     Config,
     ConfigError,
@@ -23,7 +22,8 @@ from console.config import (
 )
 
 if TYPE_CHECKING:
-    from console.runtime import Runtime
+    from console.feeds import Feeds
+    from console.model import FleetSnapshot
 
 PIPE_CLOSED = 141  # the status of a command ended by SIGPIPE, as a shell reports it
 # --color -> the colour system Textual is told to use; read when Textual is imported
@@ -411,7 +411,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _snapshot(runtime: Runtime, as_json: bool, window: float) -> int:
+def _snapshot(feeds: Feeds, as_json: bool, window: float) -> int:
     import asyncio
     import time
 
@@ -421,9 +421,10 @@ def _snapshot(runtime: Runtime, as_json: bool, window: float) -> int:
     from console.store import StoreError
 
     try:
-        fleet = asyncio.run(snapshot.collect(runtime, window))
+        fleet = asyncio.run(_collect(feeds, window))
     except StoreError as exc:
         return _fail(str(exc))
+    runtime = feeds.runtime
     doc = snapshot.document(fleet, runtime.mode.value, time.time(), bool(runtime.config.gpus), window)
     try:
         if as_json:
@@ -438,6 +439,11 @@ def _snapshot(runtime: Runtime, as_json: bool, window: float) -> int:
     except BrokenPipeError:  # a reader such as `head` went away; nothing is wrong with the fleet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if doc["healthy"] else 1
+
+
+async def _collect(feeds: Feeds, window: float) -> FleetSnapshot:
+    async with feeds:
+        return await feeds.collect(window)
 
 
 def _quiet_on_closed_pipe(run: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
@@ -487,30 +493,26 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc).splitlines())
 
     _apply_color(getattr(args, "color", None) or config.console.color)
-    from console.runtime import Mode, Runtime
+    from console.feeds import Feeds
 
+    read_only = getattr(args, "read_only", False)
+    # the one place where the live or the demo fleet is chosen; nothing downstream asks which
     if demo:
-        runtime = Runtime(
+        feeds = Feeds.demo(
             config,
-            mode=Mode.DEMO,
             db_path=db,
-            read_only=getattr(args, "read_only", False),
+            read_only=read_only,
             seed=getattr(args, "seed", 7),
-            demo_hosts=getattr(args, "hosts", 1),
-            demo_endpoints=getattr(args, "endpoints", 6),
-            demo_signals=getattr(args, "signals", 0),
+            hosts=getattr(args, "hosts", 1),
+            endpoints=getattr(args, "endpoints", 6),
+            signals=getattr(args, "signals", 0),
         )
     else:
-        runtime = Runtime(
-            config,
-            mode=Mode.LIVE,
-            db_path=db or config.console.db or locations.default_db_path(),
-            read_only=getattr(args, "read_only", False),
-            zero_config=zero,
-        )
+        feeds = Feeds.live(config, db_path=db, read_only=read_only, zero_config=zero)
+    runtime = feeds.runtime
     if command == "snapshot":
         _warn(warnings)
-        return _snapshot(runtime, args.json, args.window)
+        return _snapshot(feeds, args.json, args.window)
     from console.app import FleetdeckApp
 
     # shown once, on screen: lines printed now would be hidden by the console's screen

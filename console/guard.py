@@ -18,6 +18,7 @@ class Watch:
     error_rate: float | None
     ttft_p95: float | None
     auto_rollback: bool
+    since: float = 0.0  # when the watch began: only probes checked from then on count
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,22 +49,24 @@ class Guards:
     def __init__(self) -> None:
         self.watches: dict[str, Watch] = {}
 
-    def start(self, route: str, endpoint: str, guard: GuardConfig) -> None:
+    def start(self, route: str, endpoint: str, guard: GuardConfig, since: float = 0.0) -> None:
+        """Watch `endpoint` after a shift made at `since`: its probes checked before then do not count."""
         if guard.enabled:
             self.watches[route] = Watch(
-                route, endpoint, guard.probes, guard.error_rate, guard.ttft_p95, guard.auto_rollback
+                route, endpoint, guard.probes, guard.error_rate, guard.ttft_p95, guard.auto_rollback, since
             )
 
     def stop(self, route: str) -> None:
         self.watches.pop(route, None)
 
     def observe(self, records: Iterable[EndpointRecord]) -> list[Breach]:
-        """Count one probe for every watch whose target was probed; the breaches, each ending its watch."""
+        """Count one probe for every watch whose target was probed since it began; the breaches, each
+        ending its watch."""
         by_name = {r.name: r for r in records}
         breaches = []
         for route, watch in list(self.watches.items()):
             record = by_name.get(watch.endpoint)
-            if record is None:
+            if record is None or record.checked_at < watch.since:
                 continue
             watch.probes_left -= 1
             reason = breach_of(record, watch)

@@ -5,8 +5,10 @@ Records are immutable; a pane receives a fresh tuple of them on every tick.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class PaneState(StrEnum):
@@ -261,3 +263,159 @@ class FleetSnapshot:
     gpu_history: dict[str, tuple[float | None, ...]] = field(
         default_factory=dict
     )  # key -> util, oldest first
+
+
+# --- what the action and pin screens show ------------------------------------------------------------
+
+READY, DRAIN, MAINT = "ready", "drain", "maint"
+
+
+def effective(target: RouteTarget) -> int:
+    """The weight a target really gets: none while draining or in maintenance."""
+    return target.weight if target.state == READY else 0
+
+
+def shares(route: RouteState) -> dict[str, int]:
+    """Percent of traffic per target (largest remainder, so they sum to exactly 100; all 0 if none)."""
+    weights = {t.endpoint: effective(t) for t in route.targets}
+    total = sum(weights.values())
+    if total <= 0:
+        return dict.fromkeys(weights, 0)
+    exact = {name: weight * 100 / total for name, weight in weights.items()}
+    result = {name: int(value) for name, value in exact.items()}
+    left = 100 - sum(result.values())
+    for name in sorted(exact, key=lambda n: (result[n] - exact[n], n))[:left]:
+        result[name] += 1
+    return result
+
+
+def weight_word(target: RouteTarget) -> str:
+    """`20`, or `20 drain` for a target that is not ready."""
+    return f"{target.weight}" + ("" if target.state == READY else f" {target.state}")
+
+
+class Action(StrEnum):
+    ROLLBACK = "rollback"
+    SHIFT_TOWARD = "shift-toward"
+    SHIFT_AWAY = "shift-away"
+    DRAIN = "drain"
+    UNDO = "undo"
+
+
+class PlanRow(NamedTuple):
+    """One target of a plan: its weight and share of the traffic before and after."""
+
+    endpoint: str
+    before: str
+    after: str
+    share_before: int
+    share_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What an action would do, shown before anything is sent."""
+
+    route: str
+    stable: str
+    backend: str  # where the split lives, in words: the backend's label
+    protected: bool
+    action: Action
+    endpoint: str | None
+    before: RouteState
+    after: RouteState
+    moved: int  # percent of the route's traffic that changes target
+    requests: tuple[str, ...] = ()
+    dry_run: str = ""
+    refusal: str = ""  # non-empty: this plan cannot be applied, and why
+    blocked: str = ""  # non-empty: valid, but this console may not confirm it (read-only, operators)
+    needs_typing: bool = False
+    undo_of: int | None = None
+    notes: tuple[str, ...] = ()  # the backend's warnings about this plan
+
+    @property
+    def title(self) -> str:
+        what = {
+            Action.ROLLBACK: f"Roll back {self.route} to {self.stable}",
+            Action.SHIFT_TOWARD: f"Shift {self.route} toward {self.endpoint}",
+            Action.SHIFT_AWAY: f"Shift {self.route} away from {self.endpoint}",
+            Action.DRAIN: f"Drain {self.endpoint} from {self.route}",
+            Action.UNDO: f"Undo the last action on {self.route}",
+        }
+        return what[self.action]
+
+    @property
+    def can_confirm(self) -> bool:
+        return not self.refusal and not self.blocked
+
+    def rows(self) -> list[PlanRow]:
+        """Every target, in the route's order."""
+        old, new = shares(self.before), shares(self.after)
+        after = {t.endpoint: t for t in self.after.targets}
+        result = []
+        for target in self.before.targets:
+            later = after.get(target.endpoint, target)
+            result.append(
+                PlanRow(
+                    target.endpoint,
+                    weight_word(target),
+                    weight_word(later),
+                    old[target.endpoint],
+                    new[target.endpoint],
+                )
+            )
+        return result
+
+
+class OutcomeKind(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    STALE = "stale"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: OutcomeKind
+    message: str
+    state: RouteState | None = None  # the route as read back (or as found, when stale)
+    entry_id: int | None = None
+    elapsed_ms: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is OutcomeKind.OK
+
+
+_SHA = re.compile(r"^[0-9a-f]{12,64}$")
+
+
+def short(value: str) -> str:
+    """A revision or digest as people say it: 7 hex characters."""
+    digest = value.split("sha256:", 1)[-1]
+    return digest[:7] if _SHA.match(digest) else value
+
+
+BUMP_FIELDS = {"revision": "revision", "engine_version": "engine version", "image": "image"}
+
+
+@dataclass(frozen=True, slots=True)
+class PinBump:
+    """A plan to move one field of one pin; the old entry goes to the front of `previous`."""
+
+    pin: str
+    field: str
+    before: str | None
+    after: str
+    reason: str = ""
+
+    @property
+    def message(self) -> str:
+        before = short(self.before) if self.before else "unset"
+        return f"{self.pin}: {BUMP_FIELDS[self.field]} {before} -> {short(self.after)}"
+
+    def journal(self) -> tuple[dict[str, str | None], dict[str, str | None]]:
+        """(before, after) as the audit journal keeps them."""
+        return {"pin": self.pin, self.field: self.before}, {"pin": self.pin, self.field: self.after}

@@ -21,7 +21,18 @@ import tomlkit
 import tomlkit.items
 
 from console import shapes, versions
-from console.model import Drift, EndpointRecord, Pin, Signal, SignalState, Upstream
+from console.errors import FleetdeckError
+from console.model import (
+    BUMP_FIELDS,
+    Drift,
+    EndpointRecord,
+    Pin,
+    PinBump,
+    Signal,
+    SignalState,
+    Upstream,
+    short,
+)
 from console.owner import this_console
 from console.store import Store
 from console.versions import Prereleases
@@ -38,10 +49,9 @@ _PIN_FIELDS = (
     "license",
     "prereleases",
 )
-_SHA = re.compile(r"^[0-9a-f]{12,64}$")
 
 
-class PinsError(Exception):
+class PinsError(FleetdeckError):
     """A lock file that cannot be used; the message is one line naming the file and the field."""
 
 
@@ -95,12 +105,6 @@ def load_pins(path: Path) -> tuple[Pin, ...]:
         if names.count(name) > 1:
             raise PinsError(f"{path}: pins: duplicate pin name '{name}'")
     return tuple(result)
-
-
-def short(value: str) -> str:
-    """A revision or digest as people say it: 7 hex characters."""
-    digest = value.split("sha256:", 1)[-1]
-    return digest[:7] if _SHA.match(digest) else value
 
 
 def _same_revision(served: str, pinned: str) -> bool:
@@ -381,28 +385,6 @@ def save_pins(path: Path, pins: Sequence[Pin]) -> str:
 
 
 # --- bumping a pin -------------------------------------------------------------------------------
-
-BUMP_FIELDS = {"revision": "revision", "engine_version": "engine version", "image": "image"}
-
-
-@dataclass(frozen=True, slots=True)
-class PinBump:
-    """A plan to move one field of one pin; the old entry goes to the front of `previous`."""
-
-    pin: str
-    field: str
-    before: str | None
-    after: str
-    reason: str = ""
-
-    @property
-    def message(self) -> str:
-        before = short(self.before) if self.before else "unset"
-        return f"{self.pin}: {BUMP_FIELDS[self.field]} {before} -> {short(self.after)}"
-
-    def journal(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(before, after) as the audit journal keeps them."""
-        return {"pin": self.pin, self.field: self.before}, {"pin": self.pin, self.field: self.after}
 
 
 def plan_bump(

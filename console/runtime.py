@@ -6,38 +6,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import random
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from console import net
-from console.actions import Action, Actions, Outcome, OutcomeKind, Plan, Route, build_routes, with_routes
+from console.actions import Actions, with_routes
+from console.bundle import GPU_SAMPLE_EVERY, Mode, Sources, sources_for
+from console.bundle import words as _words
 from console.config import Config, DcgmGpuSource, PrometheusGpuSource, resolve_secret
 from console.control import ControlError
-from console.control.demo import DemoBackend
-from console.control.unsupported import BrokenBackend
-from console.demo import DemoFleet
-from console.demo.dcgm_exporter import DemoExporter
-from console.demo.fake_nvml import FakeNvml
-from console.demo.upstream import POLL_EVERY, DemoUpstream
 from console.guard import Breach, Guards
 from console.http import PoliteClient, clock_time
 from console.model import (
+    Action,
     EndpointRecord,
     FleetSnapshot,
     GpuProcess,
-    GpuRecord,
-    Health,
+    Outcome,
+    OutcomeKind,
     PaneState,
     Pin,
+    PinBump,
+    Plan,
     Signal,
     SignalState,
     SourceStatus,
@@ -45,36 +39,27 @@ from console.model import (
 )
 from console.operator import current_operator, refusal
 from console.pins import (
-    PinBump,
     PinsError,
     compute_drift,
     execute_bump,
     load_pins,
     relate_signals,
-    save_pins,
     upstream_state,
 )
 from console.scheduler import Job, Scheduler
 from console.sources.endpoints import (
-    LOCAL_PORTS,
-    EndpointCollector,
-    EndpointTarget,
-    target_from_config,
     with_uptime,
 )
 from console.sources.gpu_board import HISTORY_POINTS, GpuBoard
 from console.sources.gpu_dcgm import DcgmScraper
 from console.sources.gpu_nvml import NvmlCollector
 from console.sources.gpu_prometheus import PrometheusGpuSource as PrometheusCollector
-from console.sources.signals import SignalPoller, SignalSource
-from console.sources.signals.configured import build_sources
+from console.sources.signals import SignalPoller
 from console.store import Store
 
 PANES = ("gpus", "endpoints", "pins", "signals")
 PRUNE_EVERY = 3600.0
-GPU_SAMPLE_EVERY = 5.0  # history keeps one GPU sample per 5 s, whatever the refresh
 UPTIME_EVERY = 60.0  # uptime over 1 h and 24 h moves slowly: read it from the store once a minute
-SIGNAL_TICK = 30.0  # how often the poller looks for sources that are due; each has its own interval
 LOCAL_GPUS = "this box"
 SIGNALS_SHOWN = 500  # the newest signals read from the store for the pane
 STARTUP_WAIT = 3.0  # seconds start-up waits for first collections; slower sources arrive later
@@ -84,9 +69,15 @@ STALE_GRACE = 5.0  # seconds past a source's interval before its pane is marked 
 SIGNAL_SETTLE = 5.0  # seconds a signals refresh waits for polls; slower ones are shown on a later one
 
 
-class Mode(StrEnum):
-    LIVE = "LIVE"
-    DEMO = "DEMO"
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Related:
+    """Upstream state per pin and the signals related to the pins, as worked out from these pins and
+    signals."""
+
+    pins: tuple[Pin, ...]
+    signals: tuple[Signal, ...]
+    upstream: tuple[Upstream, ...]
+    related: tuple[Signal, ...]
 
 
 class Runtime:
@@ -103,9 +94,23 @@ class Runtime:
         demo_hosts: int = 1,
         demo_endpoints: int = 6,
         demo_signals: int = 0,
+        sources: Sources | None = None,
     ) -> None:
+        """`sources` are the fleet's (LiveSources or DemoSources, as the cli chose); without them, the
+        ones `mode` names."""
         self.config = config
-        self.mode = mode
+        self.sources = sources or sources_for(
+            mode,
+            config,
+            clock,
+            zero_config=zero_config,
+            seed=seed,
+            hosts=demo_hosts,
+            endpoints=demo_endpoints,
+            signals=demo_signals,
+        )
+        self.mode = self.sources.mode
+        self.zero_config = self.sources.zero_config  # no config file: this box alone is watched
         self.read_only = read_only or config.console.read_only
         self.read_only_reason = (
             "read-only: started with --read-only"
@@ -115,13 +120,11 @@ class Runtime:
             else ""
         )
         self.clock = clock
-        self.zero_config = zero_config
         self.db_path = db_path
         self.snapshot = FleetSnapshot(status={pane: SourceStatus(PaneState.LOADING) for pane in PANES})
         self.listeners: list[Callable[[str], None]] = []
         self.scheduler = Scheduler()
         self.store: Store | None = None
-        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._client: httpx.AsyncClient | None = None  # the fleet's own servers: exporters, Prometheus
         self._upstream_client: httpx.AsyncClient | None = None  # APIs on the internet, through proxies
         # sources that could not be built or started, per pane: "what: problem"
@@ -130,48 +133,19 @@ class Runtime:
         self._notes: dict[str, str] = {}  # pane -> its loading or stale note, as last worked out
         self._watch: asyncio.Task[None] | None = None
         self._started_at = time.time()
-        self._endpoint_problems: dict[str, str] = {}  # endpoint -> why it cannot be probed
-        # the demo fleet starts a minute before the console, so its stream already has some history
-        self.fleet = (
-            DemoFleet(seed=seed, start=clock() - 60, endpoint_count=demo_endpoints)
-            if mode is Mode.DEMO
-            else None
-        )
-        self._demo_signals = demo_signals
         self.nvml: NvmlCollector | None = None
         self._nvml_problem = ""
         try:
-            self.nvml = (
-                NvmlCollector(
-                    FakeNvml(self.fleet, clock),
-                    host=self.fleet.host,
-                    clock=clock,
-                    resolve=self.fleet.resolve_process,
-                )
-                if self.fleet is not None
-                else NvmlCollector(clock=clock)
-            )
+            self.nvml = self.sources.nvml()
         except Exception as exc:  # noqa: BLE001 -- shown on the GPU pane, never a crash at start
             self._nvml_problem = f"NVML not started: {_words(exc)}"
-        # in the demo, hosts beyond the first are served by a loopback dcgm exporter
-        self.demo_exporter = (
-            DemoExporter(
-                [
-                    DemoFleet(seed=seed + n, start=self.fleet.start, host=f"gpu-{n:02d}")
-                    for n in range(1, demo_hosts)
-                ],
-                clock,
-            )
-            if self.fleet is not None and demo_hosts > 1
-            else None
-        )
         self.gpu_board = GpuBoard()
         self._own_clients: list[httpx.AsyncClient] = []
         self._gpu_processes: tuple[GpuProcess, ...] = ()
         self._gpu_history: dict[str, tuple[float | None, ...]] = {}
         self._last_prune = 0.0
         self._last_gpu_sample = 0.0
-        self.endpoint_collector = EndpointCollector(clock=clock)
+        self.endpoint_collector = self.sources.endpoint_collector
         self.wait_for_probes = (
             False  # wait out each probe's own timeout (a one-shot snapshot), not the refresh
         )
@@ -183,44 +157,26 @@ class Runtime:
         self.rechecked: list[str] = []
         self.guards = Guards()
         self.breach_listeners: list[Callable[[Breach, Outcome | None], None]] = []
-        self.pins_path = config.pins_path
+        self.pins_path = self.sources.pins_path
         self.poller: SignalPoller | None = None
-        self.demo_upstream: DemoUpstream | None = None
         self._signals: tuple[Signal, ...] = ()  # as stored, before they are related to the pins
         self.muted: frozenset[str] = frozenset()  # the muted signal sources, as last read from the store
         self._signals_stale = True  # read the store again on the next collection, even without a poll
-        self._related_to: tuple[Any, ...] | None = None  # (pins, signals, upstream, related signals)
+        self._related_to: _Related | None = None
 
     # --- lifecycle ---
 
     async def open(self) -> None:
-        path = self.db_path
-        if self.mode is Mode.DEMO:
-            # the demo's store (unless --db) and lock file live in a directory of their own
-            self._tempdir = tempfile.TemporaryDirectory(prefix="fleetdeck-demo-")
-            path = path or Path(self._tempdir.name) / "demo.sqlite"
-        assert path is not None
+        path = self.sources.store_path(self.db_path)
         self.store = await Store.open(path, retention=self.config.console.retention, clock=self.clock)
         self._client = net.make_client(max_connections=64)
         self._upstream_client = net.make_client(max_connections=64, proxies_from_env=True)
         http = PoliteClient(self._upstream_client, self.store, self.clock)
-        if self.fleet is not None and self._tempdir is not None:
-            # the demo's pins live in a real lock file, so bumps work on them as on a real one
-            self.pins_path = Path(self._tempdir.name) / "fleet.lock"
-            await asyncio.to_thread(save_pins, self.pins_path, self.fleet.pins())
-            # and its signals come from the real collectors, polling a simulated upstream on loopback
-            self.demo_upstream = DemoUpstream(self.fleet, self.clock)
-            self.demo_upstream.start()
-            await self.demo_upstream.seed(self.store, history=self._demo_signals)
-            sources = build_sources(self.demo_upstream.signal_configs(), POLL_EVERY, {})
-            self.poller = SignalPoller(sources, http, self.store, self.clock, random.Random(self.fleet.seed))
-        elif self.config.signals:
-            self.poller = SignalPoller(self._signal_sources(), http, self.store, self.clock)
+        since = self.clock() - HISTORY_POINTS * GPU_SAMPLE_EVERY
+        await self.sources.prepare(self.store, since)
+        self.poller = self.sources.signal_poller(http, self.store, self.setup_problems["signals"])
         refresh = self.config.console.refresh
         self._add_gpu_sources()
-        since = self.clock() - HISTORY_POINTS * GPU_SAMPLE_EVERY
-        if self.fleet is not None:
-            await self._backfill_demo_history(since)
         self.gpu_board.seed_history(await self.store.gpu_history_all(since))
         self._gpu_history = self.gpu_board.history_view()
         slowest = max((e.timeout for e in self.config.endpoints), default=5.0)
@@ -241,17 +197,16 @@ class Runtime:
             deadline=10.0,
             label=pins_label,
         )
-        signals_every = 5.0 if self.mode is Mode.DEMO else min(SIGNAL_TICK, refresh.signals)
         self.scheduler.add(
             "signals",
-            signals_every,
+            self.sources.signal_tick,
             self._collect_signals,
             self._failed("signals", "signal sources"),
             deadline=SIGNAL_SETTLE + 30.0,
             label="signal sources",
         )
         self.actions = Actions(
-            self._routes(),
+            self.sources.routes(self._pinned_image),
             self.store,
             read_only=self.read_only,
             operators=self.config.console.operators,
@@ -265,38 +220,6 @@ class Runtime:
                 deadline=net.CONTROL_DEADLINE * 3,
                 label="routes",
             )
-
-    def _signal_sources(self) -> list[SignalSource]:
-        """One source per [[signals]] entry; one that cannot be built is a problem named on its pane."""
-        sources: list[SignalSource] = []
-        for index, config in enumerate(self.config.signals):
-            try:
-                sources += build_sources([config], self.config.console.refresh.signals, os.environ)
-            except Exception as exc:  # noqa: BLE001 -- one broken source must not hide the others
-                keys = ("name", "repo", "author", "owner", "project", "image", "url")
-                what = next((str(v) for k in keys if (v := getattr(config, k, None))), "")
-                name = f"signals[{index}] {config.source} {what}".rstrip()
-                self.setup_problems["signals"].append(f"{name} not started: {_words(exc)}")
-        return sources
-
-    def _routes(self) -> dict[str, Route]:
-        if self.fleet is None:
-            routes: dict[str, Route] = {}
-            for config in self.config.routes:
-                one = self.config.model_copy(update={"routes": [config]})
-                try:
-                    routes.update(build_routes(one, self._pinned_image))
-                except Exception as exc:  # noqa: BLE001 -- the route is shown as unreadable, not a crash
-                    problem = f"route {config.name}: backend not started: {_words(exc)}"
-                    backend = BrokenBackend(config.name, problem, config.targets, config.stable)
-                    routes[config.name] = Route(config.name, config.stable, tuple(config.targets), backend)
-            return routes
-        return {
-            r.name: Route(
-                r.name, r.stable, tuple(t.endpoint for t in r.targets), DemoBackend(r), protected=r.protected
-            )
-            for r in self.fleet.routes()
-        }
 
     def _pinned_image(self, endpoint: str) -> str | None:
         """The image the lock file pins for an endpoint's pin, as last loaded."""
@@ -340,23 +263,17 @@ class Runtime:
             await self.poller.close()
         if self.actions is not None:
             await self.actions.close()
-        if self.demo_exporter is not None:
-            self.demo_exporter.stop()
         if self.nvml is not None:
             await asyncio.to_thread(self.nvml.close)
         if self._client is not None:
             await self._client.aclose()
         if self._upstream_client is not None:
             await self._upstream_client.aclose()
-        if self.demo_upstream is not None:
-            await asyncio.to_thread(self.demo_upstream.stop)
-        await self.endpoint_collector.close()
+        await self.sources.close()
         for client in self._own_clients:
             await client.aclose()
         if self.store is not None:
             await self.store.close()
-        if self._tempdir is not None:
-            self._tempdir.cleanup()
 
     # --- plumbing ---
 
@@ -377,7 +294,7 @@ class Runtime:
         problems = self.setup_problems.get(pane, [])
         others = (
             [
-                *(f"endpoint {name} {problem}" for name, problem in self._endpoint_problems.items()),
+                *(f"endpoint {name} {problem}" for name, problem in self.sources.endpoint_problems.items()),
                 *self.route_errors.values(),
             ]
             if pane == "endpoints"
@@ -471,18 +388,12 @@ class Runtime:
         refresh = self.config.console.refresh
         nvml_config = next((g for g in self.config.gpus if g.source == "nvml"), None)
         nvml_every = nvml_config.interval if nvml_config is not None and nvml_config.interval else refresh.gpu
-        if self.mode is Mode.DEMO or self.config.nvml_enabled:
+        if self.sources.local_gpus:
             self.gpu_board.add_source(LOCAL_GPUS, "nvml", nvml_every)
         self.scheduler.add(
             "gpus", nvml_every, self._collect_nvml, self._gpu_failed(LOCAL_GPUS), label="NVML on this box"
         )
-        remote: list[DcgmGpuSource | PrometheusGpuSource] = [
-            g for g in self.config.gpus if isinstance(g, DcgmGpuSource | PrometheusGpuSource)
-        ]
-        if self.demo_exporter is not None:
-            self.demo_exporter.start()
-            remote.append(DcgmGpuSource(source="dcgm", name="demo exporters", urls=[self.demo_exporter.url]))
-        for entry in remote:
+        for entry in self.sources.gpu_sources():
             first = entry.url if isinstance(entry, PrometheusGpuSource) else entry.urls[0]
             name = entry.name or urlsplit(str(first)).hostname or entry.source
             while name in {s.name for s in self.gpu_board.sources}:
@@ -507,29 +418,6 @@ class Runtime:
                 f"gpus:{name}", every, run, self._gpu_failed(name), deadline=deadline, label=label
             )
 
-    async def _backfill_demo_history(self, since: float) -> None:
-        """The demo fleet ran before the console started: its GPUs have a past to show."""
-        assert self.store is not None and self.fleet is not None
-        fleets = [self.fleet, *(self.demo_exporter.fleets if self.demo_exporter is not None else [])]
-        t = max(since, self.fleet.start)
-        while t < self.clock():
-            records = [
-                GpuRecord(
-                    # NVML keys a GPU by host and UUID; a DCGM exporter's GPUs are keyed by UUID alone
-                    key=f"{fleet.host}/{fleet.gpu_uuid(i)}" if fleet is self.fleet else fleet.gpu_uuid(i),
-                    host=fleet.host,
-                    index=i,
-                    name="NVIDIA H200",
-                    uuid=fleet.gpu_uuid(i),
-                    util=fleet.gpu_util(i, t),
-                    mem_used=fleet.gpu_memory_used(i, t),
-                )
-                for fleet in fleets
-                for i in range(fleet.gpu_count)
-            ]
-            await self.store.add_gpu_samples(records, ts=t)
-            t += GPU_SAMPLE_EVERY
-
     def _tls_client(self, entry: DcgmGpuSource | PrometheusGpuSource) -> httpx.AsyncClient:
         """The shared client, or one of the source's own when it trusts a private CA or skips verification."""
         assert self._client is not None
@@ -549,7 +437,7 @@ class Runtime:
         return report
 
     async def _collect_nvml(self) -> None:
-        if self.mode is Mode.LIVE and not self.config.nvml_enabled:
+        if not self.sources.local_gpus:
             self._publish_gpus()
             return
         if self.nvml is None:
@@ -632,58 +520,14 @@ class Runtime:
             gpu_history=self._gpu_history,
         )
 
-    def _endpoint_targets(self) -> list[EndpointTarget]:
-        routes = {target: route.name for route in self.config.routes for target in route.targets}
-        targets = []
-        self._endpoint_problems = {}
-        for e in self.config.endpoints:
-            try:
-                targets.append(target_from_config(e, routes.get(e.name)))
-            except Exception as exc:  # noqa: BLE001 -- that endpoint's state, not the pane's end
-                self._endpoint_problems[e.name] = f"not probed: {_words(exc)}"
-        if not targets and self.zero_config:
-            targets = [
-                EndpointTarget(
-                    name=f"local-{engine}",
-                    url=f"http://127.0.0.1:{port}",
-                    engine=engine,
-                    timeout=1.0,
-                    optional=True,
-                )
-                for port, engine in LOCAL_PORTS
-            ]
-        return targets
-
     async def _collect_endpoints(self) -> None:
-        if self.fleet is not None:
-            records = self.fleet.endpoints(self.clock())
-        else:
-            targets = self._endpoint_targets()
-            if not targets and not self._endpoint_problems:
-                self._set(
-                    "endpoints",
-                    SourceStatus(
-                        PaneState.EMPTY, "no endpoints: add [[endpoints]] with name and url to the config"
-                    ),
-                    endpoints=(),
-                )
-                return
-            # a probe still running after most of the interval is shown on a later tick, so a hanging
-            # server holds up no other endpoint
-            settle = None if self.wait_for_probes else max(1.0, self.config.console.refresh.endpoints * 0.8)
-            records = await self.endpoint_collector.collect(targets, settle=settle)
-            records += self._unprobed()
-            if not records:
-                ports = ", ".join(str(port) for port, _ in LOCAL_PORTS)
-                self._set(
-                    "endpoints",
-                    SourceStatus(
-                        PaneState.EMPTY,
-                        f"nothing serving on local ports {ports}: add [[endpoints]] to the config",
-                    ),
-                    endpoints=(),
-                )
-                return
+        # a probe still running after most of the interval is shown on a later tick, so a hanging
+        # server holds up no other endpoint
+        settle = None if self.wait_for_probes else max(1.0, self.config.console.refresh.endpoints * 0.8)
+        records, empty = await self.sources.endpoints(settle)
+        if empty:
+            self._set("endpoints", SourceStatus(PaneState.EMPTY, empty), endpoints=())
+            return
         records = with_routes(records, self.snapshot.routes)
         assert self.store is not None
         now = self.clock()
@@ -700,27 +544,12 @@ class Runtime:
             # drift from the pins as last read: a slow lock file read holds up no probe
             self._show_pins(self.snapshot.pins)
 
-    def _unprobed(self) -> tuple[EndpointRecord, ...]:
-        """Endpoints that could not be set up, each with its reason."""
-        configs = {e.name: e for e in self.config.endpoints}
-        return tuple(
-            EndpointRecord(
-                name=name,
-                url=str(configs[name].url),
-                engine=configs[name].engine if configs[name].engine != "auto" else "unknown",
-                health=Health.UNKNOWN,
-                reason=problem,
-                checked_at=self.clock(),
-            )
-            for name, problem in self._endpoint_problems.items()
-        )
-
     def _late(self, record: EndpointRecord, now: float) -> bool:
         """Whether an endpoint's newest record is older than its probes' cadence allows."""
         config = next((e for e in self.config.endpoints if e.name == record.name), None)
         every = max(self.config.console.refresh.endpoints, (config.interval or 0.0) if config else 0.0)
         timeout = config.timeout if config is not None else 5.0
-        return self.fleet is None and now - record.checked_at > every + timeout + STALE_GRACE
+        return self.sources.stale_marks and now - record.checked_at > every + timeout + STALE_GRACE
 
     def _with_stale(self, records: tuple[EndpointRecord, ...]) -> tuple[EndpointRecord, ...]:
         """Records marked with their age when their endpoint's probe is late; fresh ones unmarked."""
@@ -743,6 +572,8 @@ class Runtime:
             message = f"no pins: create {self.pins_path} with a [[pins]] entry per deployment"
             self._set("pins", SourceStatus(PaneState.EMPTY, message), pins=(), drifts=(), upstream=())
             return
+        if pins == self.snapshot.pins and self._raw_status("pins") == SourceStatus(PaneState.READY):
+            return  # the same pins: the endpoints' refresh works out their drift, once per tick
         self._show_pins(pins)
 
     def _show_pins(self, pins: tuple[Pin, ...]) -> None:
@@ -769,14 +600,12 @@ class Runtime:
 
     def _related(self, pins: tuple[Pin, ...]) -> tuple[tuple[Upstream, ...], tuple[Signal, ...]]:
         """Upstream state per pin and the signals related to the pins, worked out again only on a change."""
-        if (
-            self._related_to is None
-            or self._related_to[0] != pins
-            or self._related_to[1] is not self._signals
-        ):
+        known = self._related_to
+        if known is None or known.pins != pins or known.signals is not self._signals:
             upstream = upstream_state(pins, self._signals)
-            self._related_to = (pins, self._signals, upstream, relate_signals(self._signals, upstream))
-        return self._related_to[2], self._related_to[3]
+            known = _Related(pins, self._signals, upstream, relate_signals(self._signals, upstream))
+            self._related_to = known
+        return known.upstream, known.related
 
     async def _collect_signals(self) -> None:
         assert self.store is not None
@@ -836,14 +665,12 @@ class Runtime:
     @property
     def journal_note(self) -> str:
         """How to keep the journal, when it lives in a temporary store that goes with the demo; else ""."""
-        if self.mode is Mode.DEMO and self.db_path is None and not self.read_only:
-            return "fleetdeck demo --db PATH keeps the demo's actions for fleetdeck audit"
-        return ""
+        return self.sources.journal_note(self.db_path, self.read_only)
 
     @property
     def pins_label(self) -> str:
         """The lock file as the operator should read it; the demo's is a temporary copy."""
-        return "fleet.lock (the demo's temporary copy)" if self.fleet is not None else str(self.pins_path)
+        return self.sources.pins_label
 
     async def bump_pin(self, bump: PinBump) -> Pin:
         """Carry out a confirmed bump: journal, write the lock file, journal; then show the pins again."""
@@ -857,28 +684,31 @@ class Runtime:
             return await execute_bump(
                 self.store, self.pins_path, bump, operator.journal_name, operator.ssh_client
             )
+        except PinsError as exc:
+            exc.titled("Pin bump failed")
+            raise
         finally:
-            await self._collect_pins()
+            await self.scheduler.run_now("pins")
 
-    # --- operator requests ---
+    # --- operator requests: the change is written, then its refresh runs through the scheduler ---
 
     async def set_signal_state(self, source: str, signal_id: str, state: SignalState) -> None:
         assert self.store is not None
         await self.store.set_signal_state(source, signal_id, state)
         self._signals_stale = True
-        await self._collect_signals()
+        await self.scheduler.run_now("signals")
 
     async def mute_source(self, source: str) -> None:
         assert self.store is not None
         await self.store.mute_source(source)
         self._signals_stale = True
-        await self._collect_signals()
+        await self.scheduler.run_now("signals")
 
     async def unmute_source(self, source: str) -> None:
         assert self.store is not None
         await self.store.unmute_source(source)
         self._signals_stale = True
-        await self._collect_signals()
+        await self.scheduler.run_now("signals")
 
     # --- routes and actions ---
 
@@ -901,10 +731,11 @@ class Runtime:
         assert self.actions is not None
         outcome = await self.actions.execute(plan)
         if outcome.ok:
-            self.guards.stop(plan.route.name)
-            config = next((r for r in self.config.routes if r.name == plan.route.name), None)
+            self.guards.stop(plan.route)
+            config = next((r for r in self.config.routes if r.name == plan.route), None)
             if config is not None and plan.action is Action.SHIFT_TOWARD and plan.endpoint:
-                self.guards.start(plan.route.name, plan.endpoint, config.guard)
+                # probes begun before now measured the split before the shift: they do not count
+                self.guards.start(plan.route, plan.endpoint, config.guard, since=self.clock())
         return outcome
 
     async def _breached(self, breach: Breach) -> None:
@@ -917,25 +748,14 @@ class Runtime:
                 outcome = await self.actions.execute(plan, cause=f"guard: {breach.reason}")
             except ControlError as exc:
                 outcome = Outcome(OutcomeKind.FAILED, f"automatic rollback of {route.name} failed: {exc}")
-            await self._collect_routes()
+            await self.scheduler.run_now("routes")
         for listener in self.breach_listeners:
             listener(breach, outcome)
 
     async def after_action(self) -> None:
-        """Show the route as read back and probe its endpoints again."""
-        try:
-            await self._collect_routes()
-            await self._collect_endpoints()
-        except (ControlError, httpx.HTTPError) as exc:
-            self._failed("endpoints", "endpoint probes")(exc)
-
-
-def _words(exc: BaseException) -> str:
-    """An exception in one line: its message, or its kind when it has none."""
-    text = " ".join(str(exc).split())
-    if isinstance(exc, KeyError | AttributeError | TypeError | RecursionError | NameError) or not text:
-        return f"{type(exc).__name__}: {text}".rstrip(": ")
-    return text
+        """Show the route as read back and probe its endpoints again (a failure is each pane's state)."""
+        await self.scheduler.run_now("routes")
+        await self.scheduler.run_now("endpoints")
 
 
 def _age(seconds: float) -> str:

@@ -30,6 +30,8 @@ class Job:
     running: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     done_once: asyncio.Event = field(default_factory=asyncio.Event)
+    requested: list[asyncio.Future[None]] = field(default_factory=list)  # run_now callers of the next run
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one run at a time, whoever starts it
 
     def delay(self) -> float:
         """Seconds to wait before the next run."""
@@ -69,8 +71,13 @@ class Scheduler:
         return self._clock()
 
     async def run_once(self, name: str) -> bool:
-        """Run one job now; True when it succeeded."""
+        """Run one job now, after its run in progress if there is one; True when it succeeded."""
         job = self.jobs[name]
+        async with job.lock:
+            return await self._run(job)
+
+    async def _run(self, job: Job) -> bool:
+        name = job.name
         job.last_started = self._clock()
         job.running = True
         try:
@@ -124,10 +131,30 @@ class Scheduler:
             job.failures = 0
             job.wake.set()
 
+    async def run_now(self, name: str) -> None:
+        """Run a job now for a person who asked, and return once a run that began after the asking has
+        ended. A job whose loop runs is run by its loop (never beside it); one without a loop, here."""
+        job = self.jobs.get(name)
+        if job is None:
+            return
+        if name not in self._tasks:
+            await self.run_once(name)
+            return
+        done = asyncio.get_running_loop().create_future()
+        job.requested.append(done)
+        self.poke(name)
+        await done
+
     async def _loop(self, job: Job) -> None:
         while True:
             job.wake.clear()  # before the run, so a poke that arrives during it is kept
-            await self.run_once(job.name)
+            asked, job.requested = job.requested, []
+            try:
+                await self.run_once(job.name)
+            finally:
+                for done in asked:
+                    if not done.done():
+                        done.set_result(None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(job.wake.wait(), timeout=job.delay())
 
@@ -137,3 +164,7 @@ class Scheduler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for job in self.jobs.values():  # nobody waits for a run that will not come
+            for done in job.requested:
+                done.cancel()
+            job.requested.clear()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.config import Config
+from console.errors import FleetdeckError
 from console.model import Signal, SignalState
 from console.sources.signals.configured import build_sources
 from console.store import SourceRecord, Store
@@ -20,7 +21,7 @@ from console.store import SourceRecord, Store
 RECENT = 20  # signals listed by default
 
 
-class SignalsError(Exception):
+class SignalsError(FleetdeckError):
     """A name or id that matches nothing; the message is one line, with a did-you-mean when one is close."""
 
 

@@ -6,7 +6,6 @@ and each probe is given its own timeout: an endpoint that has not answered is a 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from typing import Any
@@ -15,29 +14,19 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from console.control import READY, shares
-from console.model import FleetSnapshot, Health, PaneState, RouteState, RouteTarget, SignalState
-from console.runtime import Runtime
+from console.feeds import WINDOW
+from console.model import (
+    READY,
+    FleetSnapshot,
+    Health,
+    PaneState,
+    RouteState,
+    RouteTarget,
+    SignalState,
+    shares,
+)
 from console.sources.gpu_nvml import NO_DRIVER
 from console.sources.signals import describe_source, limited
-
-WINDOW = 10.0  # seconds between the two scrapes behind the windowed figures
-
-
-async def collect(runtime: Runtime, window: float = WINDOW) -> FleetSnapshot:
-    """Every source once, endpoints and pins again `window` seconds later; the runtime is closed after."""
-    try:
-        runtime.wait_for_probes = True
-        await runtime.start(live=False)
-        # the demo fleet's figures need no window; an endpoint that answered needs a second scrape
-        answered = any(ep.health in (Health.UP, Health.DEGRADED) for ep in runtime.snapshot.endpoints)
-        if window > 0 and runtime.fleet is None and answered:
-            await asyncio.sleep(window)
-            await runtime.scheduler.run_once("endpoints")
-            await runtime.scheduler.run_once("pins")
-        return runtime.snapshot
-    finally:
-        await runtime.close()
 
 
 def problems(snapshot: FleetSnapshot, gpu_expected: bool = True) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from console.errors import FleetdeckError
 from console.model import EndpointRecord, GpuRecord, Health, Signal, SignalState
 
 T = TypeVar("T")
@@ -140,7 +141,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class StoreError(Exception):
+class StoreError(FleetdeckError):
     """The store file cannot be used; the message is one line that names the file."""
 
 
@@ -624,14 +625,6 @@ class Store:
         changed, self._data_version = version != self._data_version, version
         return changed
 
-    async def count_new_signals(self) -> int:
-        """Signals in state NEW from sources that are not muted."""
-        rows = await self._read(
-            "SELECT count(*) FROM signals WHERE state = 'new'"
-            " AND source NOT IN (SELECT source FROM muted_sources)"
-        )
-        return int(rows[0][0])
-
     # -- HTTP validators ------------------------------------------------------------------------
 
     async def get_validator(self, url: str) -> tuple[str | None, str | None] | None:
@@ -833,13 +826,6 @@ class Store:
             await self._db.execute("DELETE FROM route_leases WHERE route = ? AND owner = ?", (route, owner))
 
         await self._write(work)
-
-    async def lease_of(self, route: str) -> Lease | None:
-        rows = await self._read(
-            "SELECT route, owner, operator, since, expires FROM route_leases WHERE route = ?", (route,)
-        )
-        rows = list(rows)
-        return Lease(*rows[0]) if rows else None
 
 
 def _audit_entry(row: sqlite3.Row) -> AuditEntry:

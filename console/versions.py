@@ -106,11 +106,3 @@ def heard(candidate: str, pinned: str, policy: Prereleases = Prereleases.AUTO) -
     if policy is Prereleases.EXCLUDE:
         return False
     return parse(pinned).prerelease
-
-
-def describe_order(candidate: str, pinned: str) -> str:
-    """`newer`, `older`, `the same` or `not comparable (date tag vs PEP 440)`: for a person to read."""
-    order = compare(candidate, pinned)
-    if order is None:
-        return f"not comparable ({parse(candidate).scheme} vs {parse(pinned).scheme})"
-    return {1: "newer", 0: "the same", -1: "older"}[order]

@@ -19,9 +19,8 @@ from console.actions import (
     plan_shift,
     with_routes,
 )
-from console.control import shares
 from console.control.demo import DemoBackend
-from console.model import EndpointRecord, Health, RouteState, RouteTarget
+from console.model import EndpointRecord, Health, RouteState, RouteTarget, shares
 from console.store import AuditOutcome, Store
 
 ALICE = Operator(user="alice", login="alice", ssh_client="10.1.2.3")
@@ -191,3 +190,45 @@ def test_endpoint_records_carry_their_share_of_the_route():
     )
     placed = with_routes(records, (state(("a", 100), ("b", 25)),))
     assert [(r.route, r.weight) for r in placed] == [("chat", 80), (None, None)]
+
+
+def test_backends_declare_what_they_plan_themselves():
+    """A backend's capabilities are declared on its class and match the methods it really has, so the
+    planner can trust the declaration instead of probing."""
+    import console.control.demo
+    import console.control.envoy
+    import console.control.haproxy
+    import console.control.kubernetes
+    import console.control.unsupported
+    import console.control.webhook  # noqa: F401
+    from console.control import ControlBackend
+
+    def subclasses(cls: type) -> list[type]:
+        return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
+
+    backends = subclasses(ControlBackend)[1:]
+    assert len(backends) >= 8
+    declared = {"plans_rollback": "plan_rollback", "plans_promote": "plan_promote", "settles": "settle"}
+    for backend in backends:
+        for flag, method in declared.items():
+            has = getattr(backend, method) is not getattr(ControlBackend, method)
+            assert getattr(backend, flag) == has, f"{backend.__name__}.{flag}"
+        assert not backend.steps_owned or backend.plans_rollback, backend.__name__
+    names = {b.__name__: b for b in backends}
+    assert names["ArgoRollout"].plans_promote and names["DeploymentRollout"].plans_rollback
+    assert not names["HaproxyBackend"].plans_rollback and not names["HaproxyBackend"].settles
+
+
+async def test_a_route_that_cannot_be_read_is_said_under_one_title(store):
+    """Planning on a backend that does not answer is an error of the one base, titled for the person."""
+    from console.control import ControlError
+    from console.control.unsupported import UnsupportedBackend
+    from console.errors import FleetdeckError
+
+    backend = UnsupportedBackend("chat", "istio", {"a": "a", "b": "b"}, "a")
+    actions = Actions({"chat": Route("chat", "a", ("a", "b"), backend)}, store, operator=ALICE)
+    with pytest.raises(ControlError) as raised:
+        await actions.plan(Action.ROLLBACK, actions.routes["chat"])
+    assert isinstance(raised.value, FleetdeckError)
+    assert raised.value.title == "Cannot plan"
+    assert str(raised.value) == "route chat: the istio backend cannot be read or changed by fleetdeck yet"

@@ -9,7 +9,7 @@ import pytest
 from console.app import FleetdeckApp
 from console.config import GuardConfig, parse_config
 from console.guard import Guards
-from console.model import EndpointRecord, Health
+from console.model import Action, EndpointRecord, Health
 from console.runtime import Mode, Runtime
 from tests.loopback import Haproxy, free_port, haproxy, select_endpoint
 from widgets.confirm import ConfirmScreen
@@ -45,6 +45,17 @@ def test_guard_reports_ttft_and_down():
     assert breach.reason == "chat-b error rate 12.5% is above the limit 5.0%"
     guards.start("chat", "chat-b", GuardConfig())
     assert guards.watches == {}  # a disabled guard never watches
+
+
+def test_guard_counts_only_probes_checked_since_the_shift():
+    guards = Guards()
+    guards.start("chat", "chat-b", GuardConfig(enabled=True, error_rate=0.05, probes=2), since=100.0)
+    before = EndpointRecord("chat-b", "http://chat-b", "vllm", Health.DOWN, reason="refused", checked_at=99.0)
+    assert guards.observe([before]) == []  # a probe from before the shift: neither a breach nor counted
+    assert guards.watches["chat"].probes_left == 2
+    after = EndpointRecord("chat-b", "http://chat-b", "vllm", Health.DOWN, reason="refused", checked_at=100.5)
+    [breach] = guards.observe([after])
+    assert breach.reason == "chat-b is down (refused)"
 
 
 @pytest.fixture
@@ -125,3 +136,20 @@ async def test_auto_rollback_is_journalled_like_any_action(proxy: Haproxy, tmp_p
         ]
         assert entries[0].outcome.value == "ok"
     assert proxy.split(100) == {"chat-a": 100}
+
+
+async def test_the_guard_ignores_what_was_probed_before_the_shift(proxy: Haproxy, tmp_path: Path):
+    """After a shift, the records the collector still holds (a probe still running hands back the last
+    one) were measured before the shift: the new watch does not count them."""
+    app = guarded_app(proxy, tmp_path, auto=True)
+    runtime = app.runtime
+    async with app.run_test(size=(160, 48)):
+        await app.workers.wait_for_complete()
+        [before] = [e for e in runtime.snapshot.endpoints if e.name == "chat-b"]
+        assert before.health is Health.DOWN
+        actions = runtime.actions
+        plan = await actions.plan(Action.SHIFT_TOWARD, actions.routes["chat"], "chat-b")
+        outcome = await runtime.act(plan)
+        assert outcome.ok and before.checked_at < runtime.guards.watches["chat"].since
+        assert runtime.guards.observe(runtime.snapshot.endpoints) == []
+        assert runtime.guards.watches["chat"].probes_left == 3

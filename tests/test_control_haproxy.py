@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from console.actions import OutcomeKind
 from console.app import FleetdeckApp
 from console.config import parse_config
 from console.control import ControlError, ReadOnlyBackend
 from console.control.haproxy import HaproxyBackend
-from console.model import RouteState, RouteTarget
+from console.model import OutcomeKind, RouteState, RouteTarget
 from console.runtime import Mode, Runtime
 from console.store import AuditOutcome, Store
 from tests.loopback import Haproxy, haproxy
@@ -250,6 +250,25 @@ def toasts(app: FleetdeckApp) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
 
+async def test_a_backend_gone_when_planning_is_said_under_its_title(proxy: Haproxy, tmp_path: Path):
+    """The planner's error reaches the screen through the one error path: its line, titled Cannot plan."""
+    app = live_app(proxy, tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settled(pilot)
+        await pilot.press("2")
+        await select(pilot, "chat-b")
+        with socket.socket() as closed:  # a port that was free a moment ago: nothing listens there
+            closed.bind(("127.0.0.1", 0))
+            gone = f"127.0.0.1:{closed.getsockname()[1]}"
+        app.runtime.actions.routes["chat"].backend.address = gone  # type: ignore[attr-defined]
+        await pilot.press("right_square_bracket")
+        await settled(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        [note] = [n for n in app._notifications if n.title == "Cannot plan"]
+        assert note.severity == "error" and gone in str(note.message)
+        assert await app.runtime.store.audit_entries() == []
+
+
 async def test_operator_socket_is_marked_on_the_route_row_and_refused(proxy: Haproxy, tmp_path: Path):
     app = live_app(proxy, tmp_path, address=proxy.operator)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -366,8 +385,9 @@ async def test_store_records_the_failed_attempt(proxy: Haproxy, tmp_path: Path):
         await pilot.press("2")
         await select(pilot, "chat-b")
         screen = await press_action(pilot, "right_square_bracket")
-        screen.plan.route.backend.targets["chat-b"] = "gone"  # type: ignore[attr-defined]
-        screen.plan.route.backend.read = backend(proxy.admin).read  # type: ignore[attr-defined]
+        held = app.runtime.actions.routes[screen.plan.route].backend
+        held.targets["chat-b"] = "gone"  # type: ignore[attr-defined]
+        held.read = backend(proxy.admin).read  # type: ignore[attr-defined]
         await confirm(pilot)
         outcome = app.last_outcome
         assert outcome is not None and outcome.kind is OutcomeKind.FAILED

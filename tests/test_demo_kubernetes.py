@@ -93,7 +93,7 @@ async def test_the_demo_console_shows_patch_bodies_for_its_kubernetes_route(froz
         )
         assert '"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":10' in requests[2]
         assert not any(line.startswith("set server") for line in requests)
-        assert app.screen.plan.route.backend.label == "kubernetes httproute demo/coder (simulated, demo)"
+        assert app.screen.plan.backend == "kubernetes httproute demo/coder (simulated, demo)"
         await pilot.press(*"coder", "enter")  # protected: the name is typed
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -15,9 +15,9 @@ import pytest
 from textual.widgets import Static
 
 from console import runtime as runtime_module
-from console import snapshot
 from console.app import FleetdeckApp
 from console.config import discover_config, parse_config
+from console.feeds import Feeds
 from console.model import Health, PaneState
 from console.runtime import Mode, Runtime
 from console.sources.gpu_nvml import NvmlCollector
@@ -77,7 +77,7 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
     # kind: (config, what to break, pane, words the pane must say)
     "nvml": (
         {"gpus": [{"source": "nvml"}]},
-        "console.runtime.NvmlCollector",
+        "console.bundle.NvmlCollector",
         "gpus",
         "NVML not started: boom",
     ),
@@ -100,7 +100,7 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
     ),
     "endpoints": (
         {"endpoints": [{"name": "chat-a", "url": CLOSED}]},
-        "console.runtime.target_from_config",
+        "console.bundle.target_from_config",
         "endpoints",
         "endpoint chat-a not probed: boom in setup",
     ),
@@ -338,7 +338,8 @@ async def test_snapshot_is_bounded_by_each_sources_deadline(tmp_path: Path, monk
             }
         )
         runtime = Runtime(config, mode=Mode.LIVE, db_path=tmp_path / "s.sqlite")
-        fleet = await snapshot.collect(runtime)
+        async with Feeds(runtime) as feeds:
+            fleet = await feeds.collect()
     assert [ep.health for ep in fleet.endpoints] == [Health.UP]
     assert fleet.status["signals"].state is PaneState.EMPTY
     assert runtime.poller is not None and not runtime.poller.in_flight_since()  # cancelled at close

@@ -142,7 +142,7 @@ async def test_demo_signals_come_from_the_real_collectors(frozen_clock):
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         runtime = app.runtime
-        assert runtime.demo_upstream is not None and runtime.poller is not None
+        assert runtime.sources.upstream is not None and runtime.poller is not None
         assert all(state.ok for state in runtime.poller.states())
         assert not any(s.source == "github:ggml-org/llama.cpp" for s in runtime.snapshot.signals)
         frozen_clock.advance(40)  # past the poll interval and the moment llama.cpp b6601 is published

@@ -83,3 +83,49 @@ async def test_poke_during_a_run_is_kept():
     await asyncio.sleep(0.3)
     await scheduler.stop()
     assert runs == 2
+
+
+async def test_a_run_asked_for_is_the_jobs_own_and_begins_after_the_asking():
+    """An operator's refresh is run by the job's loop, never beside a run in progress, and the caller
+    returns once a run that began after it asked has ended."""
+    scheduler = Scheduler()
+    running = most = 0
+    runs: list[str] = []
+    release = asyncio.Event()
+    first_started = asyncio.Event()
+
+    async def job() -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        runs.append("started")
+        first_started.set()
+        await release.wait()  # the first run is held until the refresh has been asked for
+        running -= 1
+        runs.append("ended")
+
+    scheduler.add("signals", 3600.0, job)
+    scheduler.start()
+    await first_started.wait()
+    asked = asyncio.create_task(scheduler.run_now("signals"))
+    await asyncio.sleep(0)
+    assert not asked.done()
+    release.set()
+    await asked
+    assert runs == ["started", "ended", "started", "ended"]  # the asked run came after the first, whole
+    assert most == 1
+    await scheduler.stop()
+
+
+async def test_a_run_asked_for_without_a_loop_runs_once_here():
+    scheduler = Scheduler()
+    runs = 0
+
+    async def job() -> None:
+        nonlocal runs
+        runs += 1
+
+    scheduler.add("pins", 3600.0, job)
+    await scheduler.run_now("pins")
+    await scheduler.run_now("nothing-of-that-name")
+    assert runs == 1

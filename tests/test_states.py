@@ -118,7 +118,7 @@ async def test_zero_config_finds_engines_on_local_ports(tmp_path: Path, monkeypa
         closed.bind(("127.0.0.1", 0))
         silent_port = closed.getsockname()[1]
     monkeypatch.setattr(
-        "console.runtime.LOCAL_PORTS", ((server.server_address[1], "vllm"), (silent_port, "sglang"))
+        "console.bundle.LOCAL_PORTS", ((server.server_address[1], "vllm"), (silent_port, "sglang"))
     )
     monkeypatch.chdir(tmp_path)
     runtime = Runtime(

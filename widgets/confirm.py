@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Static
 
-from console.actions import Plan
+from console.model import Plan
 from widgets.pane import plain
 from widgets.sheet import Sheet
 
@@ -26,16 +26,16 @@ def plan_table(plan: Plan) -> Table:
     table.add_column("")
     table.add_column("after", justify="left")
     table.add_column("traffic", justify="right")
-    for endpoint, before, after, old, new in plan.rows():
-        changed = before != after or old != new
+    for row in plan.rows():
+        changed = row.before != row.after or row.share_before != row.share_after
         style = "bold" if changed else "dim"
-        stable = " (stable)" if endpoint == plan.route.stable else ""
+        stable = " (stable)" if row.endpoint == plan.stable else ""
         table.add_row(
-            plain(endpoint + stable, style),
-            plain(before, style),
+            plain(row.endpoint + stable, style),
+            plain(row.before, style),
             Text("→", style=style),
-            plain(after, style),
-            plain(f"{old}% → {new}%", style),
+            plain(row.after, style),
+            plain(f"{row.share_before}% → {row.share_after}%", style),
         )
     return table
 
@@ -43,7 +43,7 @@ def plan_table(plan: Plan) -> Table:
 def plan_text(plan: Plan) -> Text:
     lines = Text()
     lines.append("backend  ", style="bold")
-    lines.append_text(plain(plan.route.backend.label))
+    lines.append_text(plain(plan.backend))
     if plan.before.revision != plan.after.revision:
         lines.append("\nserves   ", style="bold")
         lines.append_text(plain(plan.before.revision))
@@ -97,12 +97,10 @@ class ConfirmScreen(Sheet[bool]):
                 yield Static(plain(f"✖ {plan.blocked}"), classes="blocked", id="plan-blocked")
             elif plan.needs_typing:
                 yield Static(
-                    plain(
-                        f"Type the route name ({plan.route.name}) and press Enter to confirm; Esc cancels."
-                    ),
+                    plain(f"Type the route name ({plan.route}) and press Enter to confirm; Esc cancels."),
                     classes="hint",
                 )
-                yield Input(placeholder=plan.route.name, id="route-name")
+                yield Input(placeholder=plan.route, id="route-name")
             else:
                 yield Static("y confirms · Esc cancels", classes="hint", markup=False)
 
@@ -127,12 +125,12 @@ class ConfirmScreen(Sheet[bool]):
 
     @on(Input.Submitted, "#route-name")
     def _typed(self, event: Input.Submitted) -> None:
-        if event.value.strip() == self.plan.route.name:
+        if event.value.strip() == self.plan.route:
             self.dismiss(True)
         else:
             event.input.value = ""
             # said in the dialog: a toast would cover the input it is about
             hint = self.query_one(".hint", Static)
-            name = self.plan.route.name
+            name = self.plan.route
             hint.update(plain(f"✖ that is not {name}; nothing was done. Type {name} and Enter, or Esc."))
             hint.add_class("blocked")

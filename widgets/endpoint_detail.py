@@ -12,8 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.control import READY, effective, shares
-from console.model import Drift, EndpointRecord, FleetSnapshot, RouteState
+from console.model import READY, Drift, EndpointRecord, FleetSnapshot, RouteState, effective, shares
 from widgets.endpoint_pane import missing_figures
 from widgets.format import HEALTH_BADGE, number, seconds
 from widgets.sheet import Sheet

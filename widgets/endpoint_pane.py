@@ -12,13 +12,11 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from console.control import READY, shares
-from console.model import EndpointRecord, FleetSnapshot, Health, RouteState
+from console.model import READY, EndpointRecord, FleetSnapshot, Health, RouteState, shares
 from widgets.format import age, count, health, number, seconds
 from widgets.pane import Pane, Row, plain
 
 ROUTE_KEY = "route\x00"
-LOAD_FIGURES = {"running", "waiting"}
 
 
 def _model_name(model: str) -> str:

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from console.pins import BUMP_FIELDS, PinBump
+from console.model import BUMP_FIELDS, PinBump
 from widgets.sheet import Sheet
 
 

@@ -10,8 +10,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.model import Drift, Pin, Upstream
-from console.pins import short
+from console.model import Drift, Pin, Upstream, short
 from widgets.sheet import Sheet
 
 _FIELDS = (

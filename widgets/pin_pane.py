@@ -10,8 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.model import FleetSnapshot
-from console.pins import short
+from console.model import FleetSnapshot, short
 from widgets.pane import Pane, Row, plain
 
 

@@ -3,20 +3,21 @@
 Every backend speaks one small protocol: `read()` returns the route as the backend holds it now;
 `check(before, after)` validates a change without making it (the backend's dry run where it has one);
 `apply(before, after)` makes it. Errors are `ControlError` with a one-line message naming the backend.
+What a backend can do beyond that it declares on its class (`plans_rollback`, `settles`, ...); callers
+read the declaration and never probe for methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import ClassVar
 
-from console.model import RouteState, RouteTarget
+from console.errors import FleetdeckError
+from console.model import READY, RouteState, RouteTarget
 
-READY, DRAIN, MAINT = "ready", "drain", "maint"
 
-
-class ControlError(Exception):
+class ControlError(FleetdeckError):
     """A backend refused or failed a call; the message is one line that names the backend."""
 
 
@@ -51,43 +52,44 @@ class CheckResult:
     notes: tuple[str, ...] = ()  # what the person should know before confirming (shown with the plan)
 
 
-class ControlBackend(Protocol):
-    kind: str
-    has_states: bool  # whether targets can be drained / put in maintenance, besides their weight
+class ControlBackend:
+    """The base of every backend: the protocol, and its capabilities with a plain traffic split's values."""
+
+    kind: str = ""
+    has_states: bool = False  # whether targets can be drained / put in maintenance, besides their weight
+    plans_rollback: ClassVar[bool] = False  # R is the backend's own undo (plan_rollback), not all-to-stable
+    plans_promote: ClassVar[bool] = False  # ] is the backend's own promotion (plan_promote), not a shift
+    steps_owned: ClassVar[str] = ""  # with plans_rollback: why shifts and drains are not planned here
+    settles: ClassVar[bool] = False  # a controller moves the traffic after apply: read back with settle()
 
     @property
     def label(self) -> str:
         """Where the split lives, in words (kind, address, object), for the plan and the journal."""
-        ...
+        raise NotImplementedError
 
-    async def read(self) -> RouteState: ...
+    async def read(self) -> RouteState:
+        raise NotImplementedError
 
-    async def check(
-        self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT
-    ) -> CheckResult: ...
+    async def check(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> CheckResult:
+        raise NotImplementedError
 
-    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None: ...
+    async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None:
+        raise NotImplementedError
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        return None
 
+    async def plan_rollback(self, current: RouteState) -> tuple[RouteState, str]:
+        """With plans_rollback: the route after the backend's own rollback, and why not ("" when it can)."""
+        raise NotImplementedError
 
-def effective(target: RouteTarget) -> int:
-    """The weight a target really gets: none while draining or in maintenance."""
-    return target.weight if target.state == READY else 0
+    async def plan_promote(self, current: RouteState) -> tuple[RouteState, str]:
+        """With plans_promote: the route after the backend's own promotion, and why not."""
+        raise NotImplementedError
 
-
-def shares(route: RouteState) -> dict[str, int]:
-    """Percent of traffic per target (largest remainder, so they sum to exactly 100; all 0 if none)."""
-    weights = {t.endpoint: effective(t) for t in route.targets}
-    total = sum(weights.values())
-    if total <= 0:
-        return dict.fromkeys(weights, 0)
-    exact = {name: weight * 100 / total for name, weight in weights.items()}
-    result = {name: int(value) for name, value in exact.items()}
-    left = 100 - sum(result.values())
-    for name in sorted(exact, key=lambda n: (result[n] - exact[n], n))[:left]:
-        result[name] += 1
-    return result
+    async def settle(self, after: RouteState) -> tuple[RouteState, str]:
+        """With settles: the route once its controller reports `after` (or gives up), and why not."""
+        raise NotImplementedError
 
 
 def same_split(a: RouteState, b: RouteState) -> bool:

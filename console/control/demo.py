@@ -5,18 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from console.control import NO_INTENT, CheckResult, ControlError, Intent, effective
-from console.model import RouteState
+from console.control import NO_INTENT, CheckResult, ControlBackend, ControlError, Intent
+from console.model import RouteState, effective
 
 if TYPE_CHECKING:
     from console.control.kubernetes import KubernetesRoute
 
-SIMULATED_LATENCY = 0.0
 DEMO_NAMESPACE = "demo"
 DEMO_API_SERVER = "https://kubernetes.demo.invalid"  # named in no request: nothing is ever sent
 
 
-class DemoBackend:
+class DemoBackend(ControlBackend):
     """One demo route. It plans in its backend's own language, so the plan preview shows the exact lines
     (HAProxy) or PATCH bodies (Kubernetes, from the real adapter's planning) that backend would be sent."""
 
@@ -35,9 +34,6 @@ class DemoBackend:
         if self._kubernetes is not None:
             return f"{self._kubernetes.label} (simulated, demo)"
         return f"{self.kind} (simulated, demo)"
-
-    async def close(self) -> None:
-        return None
 
     async def read(self) -> RouteState:
         return self.state

@@ -13,14 +13,14 @@ import httpx
 
 from console import net
 from console.config import EnvoyBackend as EnvoyConfig
-from console.control import NO_INTENT, CheckResult, ControlError, Intent
+from console.control import NO_INTENT, CheckResult, ControlBackend, ControlError, Intent
 from console.model import RouteState, RouteTarget
 
 TIMEOUT = 3.0
 _DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
 
 
-class EnvoyBackend:
+class EnvoyBackend(ControlBackend):
     kind = "envoy"
     has_states = False
 

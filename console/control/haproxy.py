@@ -11,18 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from console import net
-from console.control import (
-    DRAIN,
-    MAINT,
-    NO_INTENT,
-    READY,
-    CheckResult,
-    ControlError,
-    Intent,
-    ReadOnlyBackend,
-    effective,
-)
-from console.model import RouteState, RouteTarget
+from console.control import NO_INTENT, CheckResult, ControlBackend, ControlError, Intent, ReadOnlyBackend
+from console.model import DRAIN, MAINT, READY, RouteState, RouteTarget, effective
 
 TIMEOUT = 3.0
 MAX_WEIGHT = 256
@@ -32,7 +22,7 @@ _DRAIN_BITS = 0x08 | 0x10
 _PERMISSION = "Permission denied"
 
 
-class HaproxyBackend:
+class HaproxyBackend(ControlBackend):
     kind = "haproxy"
     has_states = True
 
@@ -56,9 +46,6 @@ class HaproxyBackend:
     @property
     def label(self) -> str:
         return f"haproxy {self.address} backend {self.backend}"
-
-    async def close(self) -> None:
-        return None
 
     async def command(self, line: str) -> str:
         """Send one Runtime API command and return HAProxy's whole reply."""

@@ -38,13 +38,13 @@ from console.control import (
     NO_INTENT,
     CheckResult,
     Conflict,
+    ControlBackend,
     ControlError,
     Intent,
     ReadOnlyBackend,
     same_split,
-    shares,
 )
-from console.model import RouteState, RouteTarget
+from console.model import RouteState, RouteTarget, shares
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 FIELD_MANAGER = "fleetdeck"
@@ -396,11 +396,12 @@ def _int(value: Any, where: str) -> int:
     return value
 
 
-class KubernetesRoute:
+class KubernetesRoute(ControlBackend):
     """One Kubernetes object that holds (or moves) a route's traffic."""
 
     kind = "kubernetes"
     has_states = False
+    settles = True
     settle_seconds = 0.0  # how long a read-back waits for a controller to move the traffic
     settle_poll = 0.25
 
@@ -1006,6 +1007,8 @@ class DeploymentRollout(KubernetesRoute):
     template (less its pod-template-hash label) and annotations, in one JSON patch, guarded by a `test` of
     the resourceVersion read just before applying."""
 
+    plans_rollback = True
+
     def __init__(
         self, *args: Any, pinned_image: Callable[[], str | None] | None = None, **kwargs: Any
     ) -> None:
@@ -1138,6 +1141,8 @@ class ArgoRollout(KubernetesRoute):
     controller then moves the traffic; the read-back waits for the controller's own status (phase, step,
     status.canary.weights)."""
 
+    plans_rollback = True
+    plans_promote = True
     steps_owned = "Argo Rollouts owns the steps of this split: R aborts the rollout, ] promotes it"
     settle_seconds = 15.0
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from console.control import NO_INTENT, CheckResult, ControlError, Intent
+from console.control import NO_INTENT, CheckResult, ControlBackend, ControlError, Intent
 from console.model import RouteState
 
 
-class UnsupportedBackend:
+class UnsupportedBackend(ControlBackend):
     has_states = False
 
     def __init__(self, route: str, kind: str, targets: Mapping[str, str], stable: str) -> None:
@@ -34,9 +34,6 @@ class UnsupportedBackend:
 
     async def apply(self, before: RouteState, after: RouteState, intent: Intent = NO_INTENT) -> None:
         raise self._error()
-
-    async def close(self) -> None:
-        return None
 
 
 class BrokenBackend(UnsupportedBackend):

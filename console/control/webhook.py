@@ -16,13 +16,21 @@ import httpx
 from console import net
 from console.config import WebhookBackend as WebhookConfig
 from console.config import render_body
-from console.control import NO_INTENT, CheckResult, Conflict, ControlError, Intent, ReadOnlyBackend
+from console.control import (
+    NO_INTENT,
+    CheckResult,
+    Conflict,
+    ControlBackend,
+    ControlError,
+    Intent,
+    ReadOnlyBackend,
+)
 from console.model import RouteState, RouteTarget
 
 TIMEOUT = 5.0
 
 
-class WebhookRoute:
+class WebhookRoute(ControlBackend):
     kind = "webhook"
     has_states = False
 
