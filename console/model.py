@@ -419,3 +419,18 @@ class PinBump:
     def journal(self) -> tuple[dict[str, str | None], dict[str, str | None]]:
         """(before, after) as the audit journal keeps them."""
         return {"pin": self.pin, self.field: self.before}, {"pin": self.pin, self.field: self.after}
+
+
+# the figures the Endpoints pane shows, by name: the collector says which of them an engine does not
+# export, and the panes show those as N/A, never as 0
+SHOWN_FIGURES = ("running", "waiting", "kv_usage", "ttft", "output_tokens")
+# what an endpoint whose metrics cannot be read at all lacks
+ALL_FIGURES = (*SHOWN_FIGURES, "e2e", "errors")
+
+
+def missing_figures(ep: EndpointRecord) -> set[str]:
+    """The figures `ep`'s engine does not export: the one place that decides what shows as N/A."""
+    figures = {entry.split(": ", 1)[0] for entry in ep.missing_metrics}
+    if "metrics" in figures:
+        figures |= set(ALL_FIGURES)
+    return figures

@@ -12,8 +12,16 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.model import READY, Drift, EndpointRecord, FleetSnapshot, RouteState, effective, shares
-from widgets.endpoint_pane import missing_figures
+from console.model import (
+    READY,
+    Drift,
+    EndpointRecord,
+    FleetSnapshot,
+    RouteState,
+    effective,
+    missing_figures,
+    shares,
+)
 from widgets.format import HEALTH_BADGE, number, seconds
 from widgets.sheet import Sheet
 

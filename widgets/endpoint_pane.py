@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from console.model import READY, EndpointRecord, FleetSnapshot, Health, RouteState, shares
+from console.model import READY, EndpointRecord, FleetSnapshot, Health, RouteState, missing_figures, shares
 from widgets.format import age, count, health, number, seconds
 from widgets.pane import Pane, Row, plain
 
@@ -21,14 +21,6 @@ ROUTE_KEY = "route\x00"
 
 def _model_name(model: str) -> str:
     return model.rsplit("/", 1)[-1]
-
-
-def missing_figures(ep: EndpointRecord) -> set[str]:
-    """Figures the endpoint's engine does not export (shown as N/A, never as 0)."""
-    figures = {entry.split(": ", 1)[0] for entry in ep.missing_metrics}
-    if "metrics" in figures:
-        figures |= {"running", "waiting", "kv_usage", "ttft", "output_tokens", "e2e", "errors"}
-    return figures
 
 
 def figure(value: str, name: str, missing: set[str]) -> Text | str:

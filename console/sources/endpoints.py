@@ -23,7 +23,7 @@ import httpx
 
 from console import net
 from console.config import EndpointConfig, ThresholdsConfig, resolve_secret
-from console.model import EndpointRecord, Health
+from console.model import SHOWN_FIGURES, EndpointRecord, Health
 from console.sources import engines, promtext
 from console.sources.engines import (
     COMBINE,
@@ -56,7 +56,6 @@ MAX_REDIRECTS = 3
 ERRORS_KEPT = 10
 SPREAD = 0.5  # share of a refresh's wait over which probe starts are spread
 PACE_FROM = 16  # endpoints; fewer start at once
-SHOWN_FIGURES = ("running", "waiting", "kv_usage", "ttft", "output_tokens")  # the pane's columns
 
 
 class ProbeFailure(Exception):
