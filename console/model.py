@@ -6,6 +6,7 @@ Records are immutable; a pane receives a fresh tuple of them on every tick.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -434,3 +435,50 @@ def missing_figures(ep: EndpointRecord) -> set[str]:
     if "metrics" in figures:
         figures |= set(ALL_FIGURES)
     return figures
+
+
+def _clock_time(epoch: float) -> str:
+    """HH:MM in local time, as an operator reads a wall clock."""
+    return time.strftime("%H:%M", time.localtime(epoch))
+
+
+def limited(state: SignalSourceState) -> bool:
+    """Waiting out a rate limit: the source is fine, only slowed (and may read a fallback meanwhile)."""
+    return state.message.startswith("rate-limited until")
+
+
+def describe_source(state: SignalSourceState, now: float | None = None) -> str:
+    """One source's health in one line: failing and why, or polled when; next poll when.
+
+    Times are wall-clock (HH:MM), or with `now` how long ago and how soon (`polled 3m ago · next poll in
+    12m`).
+    """
+
+    def ago(when: float) -> str:
+        if now is None:
+            return _clock_time(when)
+        return "just now" if now - when < 60 else f"{_span(now - when)} ago"
+
+    polled = f"polled {ago(state.last_ok)}" if state.last_ok is not None else "not polled yet"
+    due = ""
+    if state.next_poll:
+        soon = _clock_time(state.next_poll) if now is None else _soon(state.next_poll - now)
+        due = f" · next poll {soon}"
+    if state.ok:
+        return f"✔ {state.label}: {polled}{due}"
+    mark = "…" if limited(state) else "✖"
+    last = f" (last {polled})" if state.last_ok is not None else ""
+    return f"{mark} {state.label}: {state.message}{last}{due}"
+
+
+def _soon(seconds: float) -> str:
+    # jitter moves a poll by seconds: to a person, anything under a minute is one thing
+    return "within a minute" if seconds < 60 else f"in {_span(seconds)}"
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"

@@ -23,10 +23,11 @@ from console.model import (
     RouteState,
     RouteTarget,
     SignalState,
+    describe_source,
+    limited,
     shares,
 )
 from console.sources.gpu_nvml import NO_DRIVER
-from console.sources.signals import describe_source, limited
 
 
 def problems(snapshot: FleetSnapshot, gpu_expected: bool = True) -> list[str]:

@@ -13,8 +13,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.model import Signal, SignalSourceState
-from console.sources.signals import describe_source
+from console.model import Signal, SignalSourceState, describe_source
 from widgets.format import signal_state
 from widgets.sheet import Sheet
 

@@ -12,8 +12,16 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import DataTable
 
-from console.model import FleetSnapshot, PaneState, Signal, SignalSourceState, SignalState, SourceStatus
-from console.sources.signals import describe_source, limited
+from console.model import (
+    FleetSnapshot,
+    PaneState,
+    Signal,
+    SignalSourceState,
+    SignalState,
+    SourceStatus,
+    describe_source,
+    limited,
+)
 from widgets.format import age, signal_state
 from widgets.pane import Pane, Row, plain
 
