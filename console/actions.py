@@ -40,7 +40,7 @@ from console.control import (
     shares,
     to_journal,
 )
-from console.model import EndpointRecord, RouteState, RouteTarget
+from console.model import EndpointRecord, RouteState, RouteTarget, inert_fields
 from console.operator import Operator, current_operator, refusal
 from console.pins import PinsError, load_pins
 from console.store import AuditEntry, AuditOutcome, Lease, Store
@@ -135,6 +135,9 @@ class Outcome:
     entry_id: int | None = None
     elapsed_ms: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
     @property
     def ok(self) -> bool:

@@ -28,6 +28,7 @@ from console.actions import Action, Outcome, OutcomeKind, Plan
 from console.config import zero_config_notice
 from console.control import ControlError
 from console.guard import Breach
+from console.inert import inert
 from console.model import Signal, SignalState
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
@@ -218,11 +219,13 @@ class FleetdeckApp(App[None]):
         title: str = "",
         severity: SeverityLevel = "information",
         timeout: float | None = None,
-        markup: bool = True,
+        markup: bool = False,
     ) -> None:
+        """Every toast is plain inert text: messages quote names, errors and answers from outside."""
         if not title and severity != "information":
             title = severity.capitalize()  # else a toast's severity is only the colour of its edge
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        message, title = inert(message, multiline=True), inert(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     @property
     def modes(self) -> tuple[str, ...]:

@@ -1,12 +1,76 @@
 """Domain records that flow from sources through the scheduler to the store and the panes.
 
-Records are immutable; a pane receives a fresh tuple of them on every tick.
+Records are immutable; a pane receives a fresh tuple of them on every tick. Every record makes its
+text inert when it is built (console.inert): whatever a source read, what the store, the panes, the
+CLI and `serve` get from a record cannot drive the terminal, and no single value is unbounded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from operator import attrgetter
+from typing import Any
+
+from console.inert import inert
+
+MULTILINE = {"multiline": True}  # field metadata: a body that keeps its lines
+
+
+def _text_fields(
+    cls: type,
+) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The _Spec of `cls`, worked out once from its annotations."""
+    shapes = {
+        "str": "one",
+        "str | None": "one",
+        "tuple[str, ...]": "many",
+        "tuple[tuple[str, str], ...]": "pairs",
+        "tuple[tuple[float, str], ...]": "timed",
+    }
+    texts = [
+        (f.name, "body" if f.metadata.get("multiline") else shapes[f.type])
+        for f in fields(cls)
+        if f.type in shapes
+    ]
+    lines = tuple(name for name, shape in texts if shape == "one")
+    getter = attrgetter(*lines) if len(lines) > 1 else (lambda record: (getattr(record, lines[0]),))
+    return getter, lines, tuple((name, shape) for name, shape in texts if shape != "one")
+
+
+_TEXT_FIELDS: dict[
+    type, tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[tuple[str, str], ...]]
+] = {}
+
+
+def inert_fields(record: Any) -> None:
+    """Replace each text field of a frozen record by its inert form, only where that changes it."""
+    cls = type(record)
+    spec = _TEXT_FIELDS.get(cls)
+    if spec is None:
+        spec = _TEXT_FIELDS[cls] = _text_fields(cls)
+    getter, lines, others = spec
+    values = getter(record)
+    joined = "".join([v for v in values if isinstance(v, str)])
+    if inert(joined) is not joined:  # one search for all one-line fields; the marks cannot span two
+        for name, value in zip(lines, values, strict=True):
+            if isinstance(value, str) and (clean := inert(value)) is not value:
+                object.__setattr__(record, name, clean)
+    for name, shape in others:
+        value = getattr(record, name)
+        if not value:
+            continue
+        if shape == "body":
+            clean = inert(value, multiline=True)
+        elif shape == "many":
+            clean = tuple(inert(v) for v in value)
+        elif shape == "pairs":
+            clean = tuple((inert(a), inert(b)) for a, b in value)
+        else:  # timed
+            clean = tuple((t, inert(v)) for t, v in value)
+        if clean != value:
+            object.__setattr__(record, name, clean)
 
 
 class PaneState(StrEnum):
@@ -71,6 +135,9 @@ class GpuRecord:
     sampled_at: float | None = None  # when the source took the sample (epoch seconds)
     stale_for: float | None = None  # seconds since the last fresh sample, once it is stale
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class GpuProcess:
@@ -83,6 +150,9 @@ class GpuProcess:
     command: str | None = None
     state: str = "running"  # "running", "unresolved" (e.g. a container's PID), "gone"
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class GpuSourceStatus:
@@ -94,6 +164,9 @@ class GpuSourceStatus:
     message: str = ""
     since: float | None = None  # when it started failing
     unexported: tuple[str, ...] = ()  # health flags whose series the source does not send, in words
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +211,9 @@ class EndpointRecord:
     kv_usage_mean: float | None = None  # 0-1, the mean over engines/ranks where kv_usage is the fullest
     stale_for: float | None = None  # seconds since the last finished probe, once it is overdue
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Pin:
@@ -156,6 +232,9 @@ class Pin:
     prereleases: str | None = None  # "auto" (unset), "include" or "exclude": which later versions to hear of
     previous: tuple[Pin, ...] = ()
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Drift:
@@ -166,6 +245,9 @@ class Drift:
     field: str
     served: str
     pinned: str
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
     @property
     def message(self) -> str:
@@ -184,9 +266,12 @@ class Signal:
     published_at: float | None = None
     first_seen: float = 0.0
     state: SignalState = SignalState.NEW
-    body: str = ""
+    body: str = field(default="", metadata=MULTILINE)
     subject: str | None = None  # the pin this signal concerns, if any
     reason: str | None = None  # why it matters to a pin, in words
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +286,9 @@ class Upstream:
     bump_field: str | None = None  # the pin field a bump would move
     bump_to: str | None = None
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class SignalSourceState:
@@ -213,12 +301,18 @@ class SignalSourceState:
     last_ok: float | None = None
     next_poll: float | None = None
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class RouteTarget:
     endpoint: str
     weight: int
     state: str = "ready"  # "ready", "drain", "maint"
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +327,9 @@ class RouteState:
     revision: str = ""  # what a rollout serves (a Deployment's images); "" for a pure traffic split
     read_only: str = ""  # why the backend will refuse any change, known before one is tried
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
@@ -241,6 +338,9 @@ class SourceStatus:
     state: PaneState
     message: str = ""
     note: str = ""  # shown beside ready data: a stale source with its age, a source that never started
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import tomlkit
 import tomlkit.items
 
 from console import shapes, versions
-from console.model import Drift, EndpointRecord, Pin, Signal, SignalState, Upstream
+from console.model import Drift, EndpointRecord, Pin, Signal, SignalState, Upstream, inert_fields
 from console.owner import this_console
 from console.store import Store
 from console.versions import Prereleases
@@ -394,6 +394,9 @@ class PinBump:
     before: str | None
     after: str
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        inert_fields(self)  # what the confirmation shows is what is written
 
     @property
     def message(self) -> str:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from console.model import EndpointRecord, GpuRecord, Health, Signal, SignalState
+from console.model import EndpointRecord, GpuRecord, Health, Signal, SignalState, inert_fields
 
 T = TypeVar("T")
 
@@ -180,6 +180,9 @@ class Lease:
     operator: str
     since: float
     expires: float
+
+    def __post_init__(self) -> None:
+        inert_fields(self)  # a journal may hold rows written before text was made inert
 
 
 @dataclass(frozen=True, slots=True)

@@ -398,7 +398,7 @@ class Pane(Vertical, can_focus=True):
     def _set_subtitle(self, text: str) -> None:
         if text != self._subtitle:  # setting it repaints the whole pane
             self._subtitle = text
-            self.border_subtitle = text
+            self.border_subtitle = Text(text)  # it may quote a source's error: never read as markup
 
     def _set_state(self, status: SourceStatus) -> None:
         if status.state is self.state and status.state is PaneState.READY:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from console.inert import inert
 from console.model import RouteState, RouteTarget
 
 READY, DRAIN, MAINT = "ready", "drain", "maint"
@@ -18,6 +19,9 @@ READY, DRAIN, MAINT = "ready", "drain", "maint"
 
 class ControlError(Exception):
     """A backend refused or failed a call; the message is one line that names the backend."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(inert(message))  # it often quotes what the backend answered
 
 
 class ReadOnlyBackend(ControlError):
