@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from console.config import FeedSignal, GithubSignal, HuggingFaceSignal, PypiSignal
+from console.config import FeedSignal, GithubSignal, HuggingFaceSignal, ModelScopeSignal, PypiSignal
 from console.model import Health
 from console.sources.gpu_board import GpuBoard
 from console.sources.gpu_dcgm import DcgmError, DcgmScraper, parse_exposition, records_from_samples
@@ -22,6 +22,7 @@ from console.sources.gpu_prometheus import PrometheusGpuSource
 from console.sources.signals.feeds import FeedSource
 from console.sources.signals.github import GithubSource
 from console.sources.signals.huggingface import HuggingFaceSource
+from console.sources.signals.modelscope import ModelScopeSource
 from console.sources.signals.pypi import PypiSource
 from tests import engines as fx
 from tests.engine_server import Reply, js
@@ -31,7 +32,7 @@ from tests.replay import ReplayServer, harness
 from tests.test_endpoint_hostile import probe
 from tests.test_signal_github import RELEASES, release
 from tests.test_signal_huggingface import INFO, model_info
-from tests.test_signal_registries import simple
+from tests.test_signal_registries import envelope, simple
 
 EVERY = " ".join(value for _, value, _ in HOSTILE)  # all of them in one value
 
@@ -313,3 +314,32 @@ async def test_old_store_rows_read_back_inert(tmp_path):
         await h.store._db.commit()
         stored = await h.store.list_signals()
     assert stored and not unsafe_in(stored)
+
+
+def test_nvml_binding_bytes_in_invalid_utf8(frozen_clock):
+    """Older bindings answer bytes: invalid UTF-8 shows as replacement characters, never an exception."""
+    fake = FakeBinding([gpu(0, name=INVALID_UTF8 + b"\x1b[2J")])
+    (record,) = NvmlCollector(fake, host="box", clock=frozen_clock).collect().gpus
+    assert record.name == INVALID_UTF8_SHOWN + "␛[2J"
+
+
+async def test_modelscope_tags_and_licences(tmp_path):
+    info = "/api/v1/models/Qwen/Qwen3-8B"
+    revisions = "/api/v1/models/Qwen/Qwen3-8B/revisions"
+
+    def tags(*names: str) -> dict:
+        found = [{"Revision": name, "CreatedAt": 1753400000 + n} for n, name in enumerate(names)]
+        return envelope({"RevisionMap": {"Branches": [], "Tags": found}})
+
+    async with harness(tmp_path) as h:
+        h.server.json(info, envelope({"Name": "Qwen3-8B", "Path": "Qwen", "License": "Apache License 2.0"}))
+        h.server.json(revisions, tags("v1.0.0"))
+        poller = h.poller(
+            ModelScopeSource(ModelScopeSignal(source="modelscope", repo="Qwen/Qwen3-8B"), 900, h.server.url)
+        )
+        await h.poll(poller)
+        h.server.json(info, envelope({"Name": "Qwen3-8B", "Path": "Qwen", "License": EVERY}))
+        h.server.json(revisions, tags("v1.0.0", f"v2{EVERY}"))
+        found = await h.poll(poller)
+    assert found and not unsafe_in(found)
+    assert shows(found, "␛[5Aup")
