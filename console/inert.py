@@ -83,6 +83,11 @@ def inert(text: str, *, multiline: bool = False, limit: int | None = None) -> st
     return text
 
 
+def is_inert(text: str, limit: int = LINE_LIMIT) -> bool:
+    """Whether `inert(text)` would return `text` itself; the records' fast path."""
+    return len(text) <= limit and _LINE.search(text) is None
+
+
 def inert_bytes(data: bytes, *, multiline: bool = False, limit: int | None = None) -> str:
     """Bytes from outside as inert text; invalid UTF-8 shows as U+FFFD."""
     return inert(data.decode("utf-8", errors="replace"), multiline=multiline, limit=limit)

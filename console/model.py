@@ -13,7 +13,7 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import Any
 
-from console.inert import inert
+from console.inert import inert, is_inert
 
 MULTILINE = {"multiline": True}  # field metadata: a body that keeps its lines
 
@@ -52,8 +52,20 @@ def inert_fields(record: Any) -> None:
         spec = _TEXT_FIELDS[cls] = _text_fields(cls)
     getter, lines, others = spec
     values = getter(record)
-    joined = "".join([v for v in values if isinstance(v, str)])
-    if inert(joined) is not joined:  # one search for all one-line fields; the marks cannot span two
+    parts = [v for v in values if isinstance(v, str)]
+    for name, shape in others:
+        value = getattr(record, name)
+        if not value:
+            continue
+        if shape == "many":
+            parts += value
+        elif shape == "pairs":
+            parts += [text for pair in value for text in pair]
+        elif shape == "timed":
+            parts += [text for _, text in value]
+    if is_inert("".join(parts)):  # one search for every one-line value: a mark never spans two values
+        others = tuple((name, shape) for name, shape in others if shape == "body")
+    else:
         for name, value in zip(lines, values, strict=True):
             if isinstance(value, str) and (clean := inert(value)) is not value:
                 object.__setattr__(record, name, clean)

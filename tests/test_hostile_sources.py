@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from console.config import FeedSignal, GithubSignal, HuggingFaceSignal, ModelScopeSignal, PypiSignal
+from console.inert import BODY_LIMIT, LINE_LIMIT, TRUNCATED
 from console.model import Health
 from console.sources.gpu_board import GpuBoard
 from console.sources.gpu_dcgm import DcgmError, DcgmScraper, parse_exposition, records_from_samples
@@ -343,3 +344,20 @@ async def test_modelscope_tags_and_licences(tmp_path):
         found = await h.poll(poller)
     assert found and not unsafe_in(found)
     assert shows(found, "␛[5Aup")
+
+
+async def test_a_ten_megabyte_release_is_capped_before_it_is_stored(tmp_path):
+    huge = "n" * (10 * 2**20)  # under the 16 MiB a response may have, with the rest below
+    async with harness(tmp_path) as h:
+        big = release("v2.0.0" + "t" * 2**20, body="b" * (2 * 2**20))
+        big["name"] = huge
+        h.server.json(RELEASES, [big, release("v0.9.0")])
+        config = GithubSignal(source="github", repo="vllm-project/vllm", base_url=f"{h.server.url}/api/v3")
+        await h.poll(h.poller(GithubSource(config, 900)))
+        stored = await h.store.list_signals()
+        memory = await h.store.get_source_state("github:vllm-project/vllm")
+    (signal,) = [s for s in stored if s.id.startswith("release:v2")]
+    assert len(signal.title) <= LINE_LIMIT and len(signal.id) <= LINE_LIMIT and len(signal.body) <= BODY_LIMIT
+    assert signal.title.endswith(TRUNCATED)
+    assert len(repr(memory)) < 3 * LINE_LIMIT
+    assert (tmp_path / "signals.sqlite").stat().st_size < 2 * 2**20

@@ -8,7 +8,7 @@ import pytest
 
 from console.actions import Outcome, OutcomeKind
 from console.control import Conflict, ControlError
-from console.inert import BODY_LIMIT, LINE_LIMIT, TRUNCATED, inert, inert_bytes
+from console.inert import BODY_LIMIT, LINE_LIMIT, TRUNCATED, inert, inert_bytes, is_inert
 from console.model import (
     Drift,
     EndpointRecord,
@@ -103,7 +103,8 @@ def test_a_multiline_body_keeps_its_lines_and_joiners(body, shown):
 
 def test_clean_text_is_returned_as_it_is():
     for text in ["", "NVIDIA H200", "Qwen/Qwen3-8B", "ünïcödé 中文 模型 🚀", "x" * LINE_LIMIT]:
-        assert inert(text) is text
+        assert inert(text) is text and is_inert(text)
+    assert not is_inert("a\x1b") and not is_inert("x" * (LINE_LIMIT + 1))
     body = "# Notes\n\n- one\n- two\twith a tab\n" * 100
     assert inert(body, multiline=True) is body
 

@@ -24,6 +24,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey, RowKey
 
+from console.inert import inert
 from console.model import FleetSnapshot, PaneState, SourceStatus
 
 Row = tuple[str, tuple[Any, ...]]
@@ -484,5 +485,6 @@ class Pane(Vertical, can_focus=True):
 
 
 def plain(value: str | None, style: str = "") -> Text:
-    """Text from the outside world: never parsed as markup, so a stray `[` cannot break the screen."""
-    return Text(value or "", style=style, no_wrap=True, overflow="ellipsis")
+    """Text from the outside world: never parsed as markup, so a stray `[` cannot break the screen, and
+    inert even when it did not come through a record (the check costs one search when it is clean)."""
+    return Text(inert(value or ""), style=style, no_wrap=True, overflow="ellipsis")

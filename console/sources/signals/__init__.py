@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from console.http import DEADLINE, PoliteClient, RateLimited, Unreachable, UpstreamError, clock_time
+from console.inert import inert
 from console.model import Signal, SignalSourceState, SignalState
 from console.store import Store
 
@@ -105,7 +106,8 @@ class PollContext:
         known = list(self.memory.get("known", []))
         seen = set(known)
         fresh = []
-        for item_id, item in ids:
+        for raw_id, item in ids:
+            item_id = inert(raw_id)  # as the signal will hold it, and bounded: a thousand are kept
             if item_id not in seen:
                 seen.add(item_id)
                 known.append(item_id)
