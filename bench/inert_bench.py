@@ -80,8 +80,7 @@ def main() -> int:
         "endpoint_record_hostile_us": per_call(lambda: endpoint("Qwen\x1b[2J\x9b"), n // 10),
         "inert_clean_short_us": per_call(lambda: inert("NVIDIA H200"), n),
     }
-    for cls in (GpuRecord, EndpointRecord):
-        model._TEXT_FIELDS[cls] = (lambda record: (), (), ())  # the same records, nothing to check
+    model.inert_fields = lambda record: None  # the same records, nothing checked
     results["gpu_record_unchecked_us"] = per_call(gpu, n)
     results["endpoint_record_unchecked_us"] = per_call(endpoint, n)
     if args.json:
