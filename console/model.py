@@ -18,9 +18,12 @@ from console.inert import inert, is_inert
 MULTILINE = {"multiline": True}  # field metadata: a body that keeps its lines
 
 
-def _text_fields(
-    cls: type,
-) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[tuple[str, str], ...]]:
+# how a record class's outside text is read: a getter of its one-line fields, their names, and
+# (field, shape) of the others
+_Spec = tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+def _text_fields(cls: type) -> _Spec:
     """The _Spec of `cls`, worked out once from its annotations."""
     shapes = {
         "str": "one",
@@ -35,13 +38,14 @@ def _text_fields(
         if f.type in shapes
     ]
     lines = tuple(name for name, shape in texts if shape == "one")
-    getter = attrgetter(*lines) if len(lines) > 1 else (lambda record: (getattr(record, lines[0]),))
+    if len(lines) > 1:
+        getter = attrgetter(*lines)
+    else:  # attrgetter of one name returns the value itself, of none it cannot be made
+        getter = lambda record: tuple(getattr(record, name) for name in lines)  # noqa: E731
     return getter, lines, tuple((name, shape) for name, shape in texts if shape != "one")
 
 
-_TEXT_FIELDS: dict[
-    type, tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[tuple[str, str], ...]]
-] = {}
+_TEXT_FIELDS: dict[type, _Spec] = {}
 
 
 def inert_fields(record: Any) -> None:
