@@ -170,6 +170,9 @@ class AuditEntry:
     finished_at: float | None
     owner: str | None = None  # the console that journalled it (owner.ConsoleId.token)
 
+    def __post_init__(self) -> None:
+        inert_fields(self)  # a journal may hold rows written before text was made inert
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -180,9 +183,6 @@ class Lease:
     operator: str
     since: float
     expires: float
-
-    def __post_init__(self) -> None:
-        inert_fields(self)  # a journal may hold rows written before text was made inert
 
 
 @dataclass(frozen=True, slots=True)
