@@ -197,6 +197,9 @@ class SourceRecord:
     signals: int
     new: int
 
+    def __post_init__(self) -> None:
+        inert_fields(self)  # the message quotes what a source's server answered
+
 
 GpuPoint = tuple[float, float | None, int | None]  # (ts, util, mem_used)
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from rich.cells import cell_len
-from rich.markup import escape
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -392,9 +391,8 @@ class Pane(Vertical, can_focus=True):
             if self._grown:  # a value wider than its column arrived: make room for it, whole
                 self._grown = False
                 self._refit()
-        # a late source or one that never started is said beside whatever the pane shows
-        note = escape(status.note) if status.note else ""
-        self._set_subtitle(" · ".join(filter(None, (note, subtitle))))
+        # a late source or one that never started is said beside whatever the pane shows (as plain text)
+        self._set_subtitle(" · ".join(filter(None, (status.note, subtitle))))
 
     def _set_subtitle(self, text: str) -> None:
         if text != self._subtitle:  # setting it repaints the whole pane
