@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from console.inert import inert
 from console.model import EndpointRecord, GpuRecord, Health, Signal, SignalState, inert_fields
 
 T = TypeVar("T")
@@ -590,7 +591,8 @@ class Store:
     async def record_polls(self, polls: Sequence[tuple[str, bool, str]], ts: float | None = None) -> None:
         """Remember how each (source, ok, message) poll went, so another process can tell."""
         at = self.clock() if ts is None else ts
-        rows = [(source, at, int(ok), message) for source, ok, message in polls]
+        # the message quotes a server's answer: stored inert and bounded, as records hold text
+        rows = [(source, at, int(ok), inert(message)) for source, ok, message in polls]
         if rows:
             await self._write(
                 lambda: self._db.executemany(
