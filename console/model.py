@@ -352,7 +352,7 @@ class SourceStatus:
     """How a pane's data source stands, for its loading / empty / error states."""
 
     state: PaneState
-    message: str = ""
+    message: str = field(default="", metadata=MULTILINE)  # may name each source on a line of its own
     note: str = ""  # shown beside ready data: a stale source with its age, a source that never started
 
     def __post_init__(self) -> None:

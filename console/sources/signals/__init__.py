@@ -88,6 +88,8 @@ class PollContext:
 
         `remembered` is the value a source kept before refs had a history, taken as the first entry.
         """
+        ref, value = inert(ref), inert(value)  # as the signals show them, and bounded in the store
+        remembered = None if remembered is None else inert(remembered)
         history = self.refs.setdefault(ref, [])
         if not history and remembered is not None:
             history.append((0, remembered))
