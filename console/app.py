@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 from console.config import zero_config_notice
 from console.errors import FleetdeckError
 from console.guard import Breach
+from console.inert import inert
 from console.model import Action, Outcome, OutcomeKind, Plan, Signal, SignalState
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
@@ -243,11 +244,13 @@ class FleetdeckApp(App[None]):
         title: str = "",
         severity: SeverityLevel = "information",
         timeout: float | None = None,
-        markup: bool = True,
+        markup: bool = False,
     ) -> None:
+        """Every toast is plain inert text: messages quote names, errors and answers from outside."""
         if not title and severity != "information":
             title = severity.capitalize()  # else a toast's severity is only the colour of its edge
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        message, title = inert(message, multiline=True), inert(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     @property
     def modes(self) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from console.config import parse_duration
+from console.inert import inert
 from console.store import AuditEntry, Store, StoreError
 
 
@@ -75,7 +76,7 @@ def as_table(entries: Sequence[AuditEntry]) -> str:
             e.route,
             e.action,
             e.outcome.value,
-            f"{_split(e.before)} -> {_split(e.after)}",
+            inert(f"{_split(e.before)} -> {_split(e.after)}"),
             " ".join(e.detail.split()),
         )
         for e in entries

@@ -20,6 +20,7 @@ from console.config import (
     load_config,
     zero_config_notice,
 )
+from console.inert import inert
 
 if TYPE_CHECKING:
     from console.feeds import Feeds
@@ -286,13 +287,13 @@ def _plural(count: int, noun: str) -> str:
 
 def _fail(lines: list[str] | str) -> int:
     for line in [lines] if isinstance(lines, str) else lines:
-        print(f"fleetdeck: {line}", file=sys.stderr)
+        print(f"fleetdeck: {inert(line)}", file=sys.stderr)  # errors quote config values and answers
     return 2
 
 
 def _warn(lines: list[str]) -> None:
     for line in lines:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {inert(line)}", file=sys.stderr)  # warnings quote config values too
 
 
 def _load(path: Path | None) -> tuple[Config, bool]:

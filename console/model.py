@@ -1,15 +1,94 @@
 """Domain records that flow from sources through the scheduler to the store and the panes.
 
-Records are immutable; a pane receives a fresh tuple of them on every tick.
+Records are immutable; a pane receives a fresh tuple of them on every tick. Every record makes its
+text inert when it is built (console.inert): whatever a source read, what the store, the panes, the
+CLI and `serve` get from a record cannot drive the terminal, and no single value is unbounded.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import NamedTuple
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+from console.inert import inert, is_inert
+
+MULTILINE = {"multiline": True}  # field metadata: a body that keeps its lines
+
+
+# how a record class's outside text is read: a getter of its one-line fields, their names, and
+# (field, shape) of the others
+_Spec = tuple[Callable[[Any], tuple[Any, ...]], tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+def _text_fields(cls: type) -> _Spec:
+    """The _Spec of `cls`, worked out once from its annotations."""
+    shapes = {
+        "str": "one",
+        "str | None": "one",
+        "tuple[str, ...]": "many",
+        "tuple[tuple[str, str], ...]": "pairs",
+        "tuple[tuple[float, str], ...]": "timed",
+    }
+    texts = [
+        (f.name, "body" if f.metadata.get("multiline") else shapes[f.type])
+        for f in fields(cls)
+        if f.type in shapes
+    ]
+    lines = tuple(name for name, shape in texts if shape == "one")
+    if len(lines) > 1:
+        getter = attrgetter(*lines)
+    else:  # attrgetter of one name returns the value itself, of none it cannot be made
+        getter = lambda record: tuple(getattr(record, name) for name in lines)  # noqa: E731
+    return getter, lines, tuple((name, shape) for name, shape in texts if shape != "one")
+
+
+_TEXT_FIELDS: dict[type, _Spec] = {}
+
+
+def inert_fields(record: Any) -> None:
+    """Replace each text field of a frozen record by its inert form, only where that changes it."""
+    cls = type(record)
+    spec = _TEXT_FIELDS.get(cls)
+    if spec is None:
+        spec = _TEXT_FIELDS[cls] = _text_fields(cls)
+    getter, lines, others = spec
+    values = getter(record)
+    parts = [v for v in values if isinstance(v, str)]
+    for name, shape in others:
+        value = getattr(record, name)
+        if not value:
+            continue
+        if shape == "many":
+            parts += value
+        elif shape == "pairs":
+            parts += [text for pair in value for text in pair]
+        elif shape == "timed":
+            parts += [text for _, text in value]
+    if is_inert("".join(parts)):  # one search for every one-line value: a mark never spans two values
+        others = tuple((name, shape) for name, shape in others if shape == "body")
+    else:
+        for name, value in zip(lines, values, strict=True):
+            if isinstance(value, str) and (clean := inert(value)) is not value:
+                object.__setattr__(record, name, clean)
+    for name, shape in others:
+        value = getattr(record, name)
+        if not value:
+            continue
+        if shape == "body":
+            clean = inert(value, multiline=True)
+        elif shape == "many":
+            clean = tuple(inert(v) for v in value)
+        elif shape == "pairs":
+            clean = tuple((inert(a), inert(b)) for a, b in value)
+        else:  # timed
+            clean = tuple((t, inert(v)) for t, v in value)
+        if clean != value:
+            object.__setattr__(record, name, clean)
 
 
 class PaneState(StrEnum):
@@ -74,6 +153,9 @@ class GpuRecord:
     sampled_at: float | None = None  # when the source took the sample (epoch seconds)
     stale_for: float | None = None  # seconds since the last fresh sample, once it is stale
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class GpuProcess:
@@ -86,6 +168,9 @@ class GpuProcess:
     command: str | None = None
     state: str = "running"  # "running", "unresolved" (e.g. a container's PID), "gone"
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class GpuSourceStatus:
@@ -97,6 +182,9 @@ class GpuSourceStatus:
     message: str = ""
     since: float | None = None  # when it started failing
     unexported: tuple[str, ...] = ()  # health flags whose series the source does not send, in words
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +229,9 @@ class EndpointRecord:
     kv_usage_mean: float | None = None  # 0-1, the mean over engines/ranks where kv_usage is the fullest
     stale_for: float | None = None  # seconds since the last finished probe, once it is overdue
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Pin:
@@ -159,6 +250,9 @@ class Pin:
     prereleases: str | None = None  # "auto" (unset), "include" or "exclude": which later versions to hear of
     previous: tuple[Pin, ...] = ()
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Drift:
@@ -169,6 +263,9 @@ class Drift:
     field: str
     served: str
     pinned: str
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
     @property
     def message(self) -> str:
@@ -187,9 +284,12 @@ class Signal:
     published_at: float | None = None
     first_seen: float = 0.0
     state: SignalState = SignalState.NEW
-    body: str = ""
+    body: str = field(default="", metadata=MULTILINE)
     subject: str | None = None  # the pin this signal concerns, if any
     reason: str | None = None  # why it matters to a pin, in words
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +304,9 @@ class Upstream:
     bump_field: str | None = None  # the pin field a bump would move
     bump_to: str | None = None
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class SignalSourceState:
@@ -216,12 +319,18 @@ class SignalSourceState:
     last_ok: float | None = None
     next_poll: float | None = None
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class RouteTarget:
     endpoint: str
     weight: int
     state: str = "ready"  # "ready", "drain", "maint"
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,14 +345,20 @@ class RouteState:
     revision: str = ""  # what a rollout serves (a Deployment's images); "" for a pure traffic split
     read_only: str = ""  # why the backend will refuse any change, known before one is tried
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
     """How a pane's data source stands, for its loading / empty / error states."""
 
     state: PaneState
-    message: str = ""
+    message: str = field(default="", metadata=MULTILINE)  # may name each source on a line of its own
     note: str = ""  # shown beside ready data: a stale source with its age, a source that never started
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +449,9 @@ class Plan:
     undo_of: int | None = None
     notes: tuple[str, ...] = ()  # the backend's warnings about this plan
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
     @property
     def title(self) -> str:
         what = {
@@ -385,6 +503,9 @@ class Outcome:
     elapsed_ms: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        inert_fields(self)
+
     @property
     def ok(self) -> bool:
         return self.kind is OutcomeKind.OK
@@ -411,6 +532,9 @@ class PinBump:
     before: str | None
     after: str
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
     @property
     def message(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from console.config import Config
 from console.errors import FleetdeckError
+from console.inert import inert
 from console.model import Signal, SignalState
 from console.sources.signals.configured import build_sources
 from console.store import SourceRecord, Store
@@ -23,11 +24,6 @@ RECENT = 20  # signals listed by default
 
 class SignalsError(FleetdeckError):
     """A name or id that matches nothing; the message is one line, with a did-you-mean when one is close."""
-
-
-def inert(text: str) -> str:
-    """Text from upstream on one line, with no control character left to act on the terminal."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 def configured(config: Config) -> dict[str, str]:

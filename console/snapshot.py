@@ -153,7 +153,7 @@ def print_tables(doc: dict[str, Any], console: Console) -> None:
     pins = Table("pin", "model", "revision", "drift", title="Pins", title_justify="left")
     for pin in doc["pins"]:
         drift = "; ".join(f"{d['endpoint']} {d['message']}" for d in pin["drift"]) or "in sync"
-        pins.add_row(Text(pin["name"]), Text(pin["model"]), pin["revision"][:7], Text(drift))
+        pins.add_row(Text(pin["name"]), Text(pin["model"]), Text(pin["revision"][:7]), Text(drift))
     signals = Table("source", "signal", title="New signals", title_justify="left")
     for signal in doc["signals"]:
         signals.add_row(Text(signal["source"]), Text(signal["title"]))

@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from console.errors import FleetdeckError
-from console.model import EndpointRecord, GpuRecord, Health, Signal, SignalState
+from console.inert import inert
+from console.model import EndpointRecord, GpuRecord, Health, Signal, SignalState, inert_fields
 
 T = TypeVar("T")
 
@@ -171,6 +172,9 @@ class AuditEntry:
     finished_at: float | None
     owner: str | None = None  # the console that journalled it (owner.ConsoleId.token)
 
+    def __post_init__(self) -> None:
+        inert_fields(self)  # a journal may hold rows written before text was made inert
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -181,6 +185,9 @@ class Lease:
     operator: str
     since: float
     expires: float
+
+    def __post_init__(self) -> None:
+        inert_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +201,9 @@ class SourceRecord:
     message: str
     signals: int
     new: int
+
+    def __post_init__(self) -> None:
+        inert_fields(self)  # the message quotes what a source's server answered
 
 
 GpuPoint = tuple[float, float | None, int | None]  # (ts, util, mem_used)
@@ -585,7 +595,8 @@ class Store:
     async def record_polls(self, polls: Sequence[tuple[str, bool, str]], ts: float | None = None) -> None:
         """Remember how each (source, ok, message) poll went, so another process can tell."""
         at = self.clock() if ts is None else ts
-        rows = [(source, at, int(ok), message) for source, ok, message in polls]
+        # the message quotes a server's answer: stored inert and bounded, as records hold text
+        rows = [(source, at, int(ok), inert(message)) for source, ok, message in polls]
         if rows:
             await self._write(
                 lambda: self._db.executemany(

@@ -139,4 +139,4 @@ def test_text_from_upstream_reaches_the_terminal_inert(tmp_path: Path):
     listed = run(tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout
-    assert "evil ]52;c;aGk= title second line" in listed.stdout
+    assert "evil ␛]52;c;aGk=␇ title␊second line" in listed.stdout  # every character shown, on one line

@@ -87,7 +87,7 @@ class ConfirmScreen(Sheet[bool]):
     def compose(self) -> ComposeResult:
         plan = self.plan
         with VerticalScroll() as box:
-            box.border_title = plan.title
+            box.border_title = Text(plan.title)  # names endpoints: never read as markup
             box.border_subtitle = "Esc cancels"
             yield Static(plan_table(plan), id="plan-table")
             yield Static(plan_text(plan), id="plan-details")

@@ -147,7 +147,7 @@ class EndpointDetailScreen(Sheet[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:
-            scroll.border_title = f"Endpoint {self.endpoint}"
+            scroll.border_title = Text(f"Endpoint {self.endpoint}")  # a Text: never read as markup
             scroll.border_subtitle = "Esc to close"
             yield Static(self._detail(self._snapshot))
 

@@ -160,7 +160,7 @@ class GpuProcessScreen(ModalScreen[None]):
             self.query_one("#gpu-details", Static).update("This GPU is no longer reported by any source.")
             note.update("")
             return
-        box.border_title = f"GPU {gpu.index} · {gpu.host}"
+        box.border_title = Text(f"GPU {gpu.index} · {gpu.host}")  # a host from a label: never markup
         source = next((s for s in snapshot.gpu_sources if s.name == gpu.source), None)
         self.query_one("#gpu-details", Static).update(details(gpu, source.unexported if source else ()))
         processes = [p for p in snapshot.gpu_processes if p.gpu == self.key]

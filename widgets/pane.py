@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from rich.cells import cell_len
-from rich.markup import escape
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -24,6 +23,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey, RowKey
 
+from console.inert import inert
 from console.model import FleetSnapshot, PaneState, SourceStatus
 
 Row = tuple[str, tuple[Any, ...]]
@@ -391,14 +391,13 @@ class Pane(Vertical, can_focus=True):
             if self._grown:  # a value wider than its column arrived: make room for it, whole
                 self._grown = False
                 self._refit()
-        # a late source or one that never started is said beside whatever the pane shows
-        note = escape(status.note) if status.note else ""
-        self._set_subtitle(" · ".join(filter(None, (note, subtitle))))
+        # a late source or one that never started is said beside whatever the pane shows (as plain text)
+        self._set_subtitle(" · ".join(filter(None, (status.note, subtitle))))
 
     def _set_subtitle(self, text: str) -> None:
         if text != self._subtitle:  # setting it repaints the whole pane
             self._subtitle = text
-            self.border_subtitle = text
+            self.border_subtitle = Text(text)  # it may quote a source's error: never read as markup
 
     def _set_state(self, status: SourceStatus) -> None:
         if status.state is self.state and status.state is PaneState.READY:
@@ -484,5 +483,6 @@ class Pane(Vertical, can_focus=True):
 
 
 def plain(value: str | None, style: str = "") -> Text:
-    """Text from the outside world: never parsed as markup, so a stray `[` cannot break the screen."""
-    return Text(value or "", style=style, no_wrap=True, overflow="ellipsis")
+    """Text from the outside world: never parsed as markup, so a stray `[` cannot break the screen, and
+    inert even when it did not come through a record (the check costs one search when it is clean)."""
+    return Text(inert(value or ""), style=style, no_wrap=True, overflow="ellipsis")

@@ -47,7 +47,7 @@ class PinBumpScreen(Sheet[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Plan: bump pin {self.bump.pin}"
+            box.border_title = Text(f"Plan: bump pin {self.bump.pin}")  # a Text: never read as markup
             box.border_subtitle = "y bumps · Esc cancels"
             yield Static(plan_table(self.bump, self.lock_file))
             yield Static(Text("Nothing is written until you press y."), classes="hint")

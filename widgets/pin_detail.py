@@ -66,7 +66,7 @@ class PinDetailScreen(Sheet[str | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as box:
-            box.border_title = f"Pin {self.pin.name}"
+            box.border_title = Text(f"Pin {self.pin.name}")  # a Text: never read as markup
             box.border_subtitle = "Esc close" if self.read_only else "b bump · Esc close"
             yield Static(pin_body(self.pin, self.drifts, self.upstream))
 

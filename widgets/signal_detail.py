@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console.inert import inert
 from console.model import Signal, SignalSourceState, describe_source
 from widgets.format import signal_state
 from widgets.sheet import Sheet
@@ -39,7 +40,7 @@ def signal_body(signal: Signal, sources: Sequence[SignalSourceState] = (), now: 
     if signal.url:
         # on a line of its own and never cut, so it can be selected and copied over SSH
         parts += [Text("URL", style="bold"), Text(signal.url, style="underline", overflow="fold"), Text("")]
-    body = signal.body.strip()
+    body = inert(signal.body, multiline=True).strip()  # a record's body is inert; this view never trusts it
     if body:
         # the Markdown parser is loaded when a signal is opened, not at start
         from rich.markdown import Markdown

@@ -8,7 +8,6 @@ from typing import Any
 
 from textual import on
 from textual.binding import Binding
-from textual.markup import escape
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -126,8 +125,7 @@ class SignalPane(Pane):
             return f" · ⚠ {offline[0].message.split(' (')[0]}"  # one line for all, not one per source
         failing = [s for s in troubled if not limited(s)] or troubled
         more = f" (+{len(troubled) - 1} more)" if len(troubled) > 1 else ""
-        # the message may quote a server's words: never let them be read as markup
-        return f" · ⚠ {escape(failing[0].label)}: {escape(failing[0].message)}{more}"
+        return f" · ⚠ {failing[0].label}: {failing[0].message}{more}"  # shown as plain text
 
     def sync(self) -> None:
         drawn = self._drawn
@@ -137,7 +135,7 @@ class SignalPane(Pane):
             healthy = sum(1 for s in latest.signal_sources if s.ok)
             if latest.signal_sources:
                 status = latest.status.get(self.pane_id)
-                note = escape(status.note) if status is not None and status.note else ""
+                note = status.note if status is not None else ""
                 health = f"{healthy} of {len(latest.signal_sources)} sources healthy"
                 self._set_subtitle(" · ".join(filter(None, (note, health))))
 

@@ -14,11 +14,15 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from console.errors import FleetdeckError
+from console.inert import inert
 from console.model import READY, RouteState, RouteTarget
 
 
 class ControlError(FleetdeckError):
     """A backend refused or failed a call; the message is one line that names the backend."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(inert(message))  # it often quotes what the backend answered
 
 
 class ReadOnlyBackend(ControlError):

@@ -547,8 +547,10 @@ class EndpointCollector:
         if engine.name == "triton" and identity.served_models:
             # an ensemble counts each request again at every step: its configuration names the steps
             names = identity.served_models[: engines.ENSEMBLE_CONFIGS_READ]
-            await asyncio.gather(*(read(f"/v2/models/{quote(n, safe='')}/config") for n in names))
-            configs = {n: routes.get(f"/v2/models/{quote(n, safe='')}/config") for n in names}
+            # errors="replace": a lone surrogate in a model's name cannot go into a URL, nor stop the probe
+            path = {n: f"/v2/models/{quote(n, safe='', errors='replace')}/config" for n in names}
+            await asyncio.gather(*(read(path[n]) for n in names))
+            configs = {n: routes.get(path[n]) for n in names}
             identity = replace(identity, steps=engines.ensemble_steps(configs))
         state.identity = identity
         state.identity_error = None

@@ -400,7 +400,7 @@ class NvmlCollector:
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)  # older bindings: bytes
 
 
 def _float(value: Any) -> float | None:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from console.http import DEADLINE, PoliteClient, RateLimited, Unreachable, UpstreamError, clock_time
+from console.inert import inert
 from console.model import Signal, SignalSourceState, SignalState
 from console.store import Store
 
@@ -87,6 +88,8 @@ class PollContext:
 
         `remembered` is the value a source kept before refs had a history, taken as the first entry.
         """
+        ref, value = inert(ref), inert(value)  # as the signals show them, and bounded in the store
+        remembered = None if remembered is None else inert(remembered)
         history = self.refs.setdefault(ref, [])
         if not history and remembered is not None:
             history.append((0, remembered))
@@ -105,7 +108,8 @@ class PollContext:
         known = list(self.memory.get("known", []))
         seen = set(known)
         fresh = []
-        for item_id, item in ids:
+        for raw_id, item in ids:
+            item_id = inert(raw_id)  # as the signal will hold it, and bounded: a thousand are kept
             if item_id not in seen:
                 seen.add(item_id)
                 known.append(item_id)
