@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -270,3 +271,16 @@ async def select_endpoint(pilot, endpoint: str) -> None:
     pane = pilot.app.query_one(EndpointPane)
     pane.table.move_cursor(row=pane._keys.index(endpoint))
     await pilot.pause()
+
+
+async def wait_healthy(client: Any, url: str, process: Any, log: Path, seconds: float, what: str) -> None:
+    """Wait until a real server started as `process` answers `url` with 200; its log's end if it dies."""
+    for _ in range(int(seconds * 10)):
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            if (await client.get(url)).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{what} did not become healthy in {seconds:g} s")

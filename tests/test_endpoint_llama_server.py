@@ -3,7 +3,6 @@ random-weight GGUF model made here, probed for liveness, readiness, identity and
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from console.sources.endpoints import EndpointCollector, EndpointTarget
 from console.sources.engines import sha256_text
 from tests import llama_server
 from tests.conftest import FrozenClock
-from tests.loopback import free_port, need
+from tests.loopback import free_port, need, wait_healthy
 
 ALIAS = "qwen-tiny-test"
 TEMPLATE = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
@@ -94,16 +93,7 @@ async def test_real_llama_server(server_binary: Path, tmp_path: Path):
     collector = EndpointCollector(clock=clock)
     try:
         async with httpx.AsyncClient() as client:
-            for _ in range(600):
-                assert process.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-                try:
-                    if (await client.get(f"{url}/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("llama-server did not become healthy in 60 s")
+            await wait_healthy(client, f"{url}/health", process, tmp_path / "server.log", 60, "llama-server")
             target = EndpointTarget(name="real", url=url, model=ALIAS, consecutive=1, timeout=10)
             first = await collector.probe_one(target)
             assert first.engine == "llamacpp", first.reason

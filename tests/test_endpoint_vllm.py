@@ -4,7 +4,6 @@ completions and checks that what the probe reports matches what the test sent an
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import time
@@ -17,7 +16,7 @@ from console.model import Health
 from console.sources.endpoints import EndpointCollector, EndpointTarget
 from tests import vllm_server
 from tests.conftest import FrozenClock
-from tests.loopback import free_port, need
+from tests.loopback import free_port, need, wait_healthy
 
 SERVED = "qwen-tiny-vllm"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -94,16 +93,7 @@ async def test_real_vllm(vllm_python: Path, tmp_path: Path):
     target = EndpointTarget(name="vllm", url=url, engine="auto", model=SERVED, consecutive=1, timeout=10)
     try:
         async with httpx.AsyncClient() as client:
-            for _ in range(1800):
-                assert process.poll() is None, (tmp_path / "vllm.log").read_text()[-3000:]
-                try:
-                    if (await client.get(f"{url}/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("vLLM did not become healthy in 180 s")
+            await wait_healthy(client, f"{url}/health", process, tmp_path / "vllm.log", 180, "vLLM")
 
             first = await collector.probe_one(target)
             assert first.engine == "vllm", first.reason
