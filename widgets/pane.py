@@ -232,12 +232,15 @@ class Pane(Vertical, can_focus=True):
     text: ClassVar[frozenset[str]] = frozenset()
     # drawn to whatever width the column has (bars, sparklines)
     fluid: ClassVar[frozenset[str]] = frozenset()
+    # the snapshot fields the pane's rows and subtitle read: a tick that changes none of them draws nothing
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         super().__init__(id=f"pane-{self.pane_id}", classes="-loading")
         self.border_title = f"{self.number} {self.title}"
         self._latest: FleetSnapshot | None = None
-        self._drawn: FleetSnapshot | None = None
+        self._drawn: tuple[Any, ...] | None = None  # the part of the snapshot on screen
+        self._message: tuple[PaneState, str] | None = None  # the loading, empty or error text shown
         self._keys: list[str] = []
         self._cells: dict[str, tuple[Any, ...]] = {}
         self.state = PaneState.LOADING
@@ -378,11 +381,21 @@ class Pane(Vertical, can_focus=True):
         """Drawn only when on screen: visible in the layout and not under a modal."""
         return self.display and self.is_attached and self.app.screen is self.screen
 
+    def part(self, snapshot: FleetSnapshot) -> tuple[Any, ...]:
+        """What of the snapshot this pane shows; equal parts draw the same screen."""
+        status = snapshot.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
+        if status.state is not PaneState.READY:
+            return (status,)
+        return (status, *(getattr(snapshot, name) for name in self.reads))
+
     def sync(self) -> None:
-        if self._latest is None or self._latest is self._drawn or not self.seen:
+        if self._latest is None or not self.seen:
             return
-        self._drawn = self._latest
-        status = self._latest.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
+        part = self.part(self._latest)
+        if part == self._drawn:
+            return
+        self._drawn = part
+        status = part[0]
         self._set_state(status)
         subtitle = ""
         if status.state is PaneState.READY:
@@ -403,6 +416,10 @@ class Pane(Vertical, can_focus=True):
     def _set_state(self, status: SourceStatus) -> None:
         if status.state is self.state and status.state is PaneState.READY:
             return
+        shown = (status.state, status.message)
+        if shown == self._message and status.state is self.state:
+            return  # the same words: updating the message would repaint it whole
+        self._message = shown
         had_focus = self.has_focus_within
         self.state = status.state
         for state in PaneState:
