@@ -31,7 +31,7 @@ from console.model import Signal, SignalState
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
-from widgets import wire
+from widgets import textual_private
 from widgets.colourless import Colourless
 from widgets.confirm import ConfirmScreen
 from widgets.endpoint_detail import EndpointDetailScreen
@@ -174,7 +174,8 @@ class FleetdeckApp(App[None]):
 
     def __init__(self, runtime: Runtime, *, live: bool = True) -> None:
         super().__init__()
-        wire.install()  # leaner screen updates: the same screen in fewer bytes
+        textual_private.check()  # private Textual API only on the version it was read against
+        textual_private.install_writers()  # leaner screen updates: the same screen in fewer bytes
         self.runtime = runtime
         self.live = live
         self.active = 0
@@ -190,19 +191,11 @@ class FleetdeckApp(App[None]):
             lambda breach, outcome: self.post_message(GuardBreached(breach, outcome))
         )
         self.last_outcome: Outcome | None = None
+        self.keymap: dict[str, str] = {}  # binding id -> keys, as remapped in `[keys]`
         self.last_muted: str | None = None  # the source u would unmute
 
     def get_driver_class(self) -> type[Driver]:
-        driver = super().get_driver_class()
-        if driver.__name__ == "LinuxDriver":  # POSIX; another TEXTUAL_DRIVER or Windows driver is kept
-            from widgets.driver import HangupSafeDriver
-
-            return HangupSafeDriver
-        if driver.__name__ == "WebDriver":  # under `fleetdeck serve`, writing to a pipe
-            from widgets.driver import PipeSafeWebDriver
-
-            return PipeSafeWebDriver
-        return driver
+        return textual_private.driver_class(super().get_driver_class())
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         if self.no_color:
@@ -240,7 +233,8 @@ class FleetdeckApp(App[None]):
         if self.runtime.config.console.theme:
             self.theme = self.runtime.config.console.theme
         if self.runtime.config.keys:
-            self.set_keymap(dict(self.runtime.config.keys))
+            self.keymap = dict(self.runtime.config.keys)
+            self.set_keymap(self.keymap)
         self.query_one(FleetHeader).show(self.runtime.snapshot, self.modes)
         self._layout(self.size.width, self.size.height)
         self.panes[0].focus_content()
@@ -385,7 +379,7 @@ class FleetdeckApp(App[None]):
             result = []
             for binding in bindings:
                 assert isinstance(binding, Binding)
-                key = self._keymap.get(binding.id or "", binding.key) if binding.id else binding.key
+                key = self.keymap.get(binding.id or "", binding.key) if binding.id else binding.key
                 display = ", ".join(
                     self.get_key_display(replace(binding, key=k.strip())) for k in key.split(",")
                 )
@@ -438,7 +432,7 @@ class FleetdeckApp(App[None]):
 
     def key_of(self, binding_id: str, default: str) -> str:
         """How the key bound to `binding_id` reads now, after any remapping in `[keys]`."""
-        key = self._keymap.get(binding_id, default).split(",")[0].strip()
+        key = self.keymap.get(binding_id, default).split(",")[0].strip()
         return self.get_key_display(Binding(key, ""))
 
     async def _undo_signal(self, source: str, signal_id: str) -> None:

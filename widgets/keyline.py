@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 
+from widgets.textual_private import bindings_of
+
 SEPARATOR = "▏"
 
 
@@ -73,7 +75,7 @@ class KeyLine(Widget, can_focus=False):
         return [
             binding
             for node in focused.ancestors_with_self
-            for binding in node._bindings.key_to_bindings.get(key, [])
+            for binding in bindings_of(node, key)
             if binding.show
         ]
 

@@ -3,11 +3,11 @@
 Textual (8.2) writes each changed span of a line from the left edge of the widget it falls in, so a
 number changing at the right of a table row re-sent the whole row up to it; and it wraps every
 segment in its own full SGR sequence and a reset, even when the next segment has the same colours.
-`install()` replaces the two update writers with ones that start at the span, and set attributes
-only when they change. A partial update also writes only the cells that differ from what this module
-last put there, as curses does: a figure going from 58% to 76% sends two digits, not its column. A
-full update (start, resize, resume) writes everything and starts that record afresh. What reaches the
-screen is the same, cell for cell (tests/test_wire.py).
+These writers start at the span and set attributes only when they change; widgets/textual_private.py
+puts them in place of Textual's. A partial update also writes only the cells that differ from what
+this module last put there, as curses does: a figure going from 58% to 76% sends two digits, not its
+column. A full update (start, resize, resume) writes everything and starts that record afresh. What
+reaches the screen is the same, cell for cell (tests/test_wire.py).
 """
 
 from __future__ import annotations
@@ -230,9 +230,3 @@ def _layout_render_segments(self: _compositor.LayoutUpdate, console: Console) ->
         if index != len(lines) - 1:
             append("\n")
     return "".join(sequences)
-
-
-def install() -> None:
-    """Use the leaner writers for every screen update from now on."""
-    _compositor.ChopsUpdate.render_segments = _diff_render_segments  # type: ignore[method-assign]
-    _compositor.LayoutUpdate.render_segments = _layout_render_segments  # type: ignore[method-assign]
