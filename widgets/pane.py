@@ -258,8 +258,10 @@ class Pane(Vertical, can_focus=True):
         self._message = shown
         had_focus = self.has_focus_within
         self.state = status.state
-        for state in PaneState:
-            self.set_class(state is status.state, f"-{state.value}")
+        # one style update for the pane and its children, not one per class changed
+        self.remove_class(*(f"-{state.value}" for state in PaneState), update=False)
+        self.add_class(f"-{status.state.value}", update=False)
+        self.update_node_styles(animate=False)
         message = self.query_one(".pane-message", Static)
         if status.state is PaneState.LOADING:
             message.update(status.message or self.loading_text)
