@@ -157,3 +157,13 @@ def test_a_figure_that_changes_sends_its_changed_characters_only():
     assert "H200" not in sent and "██" not in sent
     assert "76" in sent and "1" in sent
     assert sent.count("\x1b[38;5;253;48;5;235m") == 1  # attributes set once for both runs
+
+
+def test_a_change_of_colour_alone_sends_only_that_colour():
+    text, bar = "38;5;253;48;5;234", "38;5;112;48;5;234"
+    assert wire.switch(text, bar) == "\x1b[38;5;112m"
+    assert wire.switch("1;38;2;1;2;3;48;5;234", "1;38;2;4;5;6;48;5;17") == "\x1b[38;2;4;5;6;48;5;17m"
+    # another attribute, or a colour back to the default, starts from a reset
+    assert wire.switch(text, "1;" + bar) == "\x1b[0;1;38;5;112;48;5;234m"
+    assert wire.switch(text, "38;5;112") == "\x1b[0;38;5;112m"
+    assert wire.switch(text, "") == wire.RESET

@@ -12,6 +12,7 @@ reaches the screen is the same, cell for cell (tests/test_wire.py).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 from rich.cells import get_character_cell_size
@@ -29,6 +30,49 @@ _shown: WeakKeyDictionary[Console, dict[int, list[Cell | None]]] = WeakKeyDictio
 # Textual's own writers, kept for comparison
 TEXTUAL_CHOPS = _compositor.ChopsUpdate.render_segments
 TEXTUAL_LAYOUT = _compositor.LayoutUpdate.render_segments
+
+
+@lru_cache(maxsize=1024)
+def _split(attributes: str) -> tuple[str, str, str]:
+    """SGR parameters as (other attributes, foreground, background)."""
+    tokens = attributes.split(";")
+    other: list[str] = []
+    fg = bg = ""
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token in ("38", "48"):
+            size = 3 if index + 1 < len(tokens) and tokens[index + 1] == "5" else 5
+            colour = ";".join(tokens[index : index + size])
+            index += size
+            if token == "38":
+                fg = colour
+            else:
+                bg = colour
+            continue
+        number = int(token) if token.isdigit() else -1
+        if 30 <= number <= 39 or 90 <= number <= 97:
+            fg = token
+        elif 40 <= number <= 49 or 100 <= number <= 107:
+            bg = token
+        else:
+            other.append(token)
+        index += 1
+    return ";".join(other), fg, bg
+
+
+@lru_cache(maxsize=4096)
+def switch(current: str, attributes: str) -> str:
+    """The shortest SGR from `current` to `attributes`: only the colours that change, if nothing else does."""
+    if not attributes:
+        return RESET
+    if not current:
+        return f"\x1b[{attributes}m"
+    old, new = _split(current), _split(attributes)
+    if old[0] == new[0] and new[1] and new[2]:
+        changed = [colour for before, colour in zip(old[1:], new[1:], strict=True) if colour != before]
+        return f"\x1b[{';'.join(changed)}m" if changed else ""
+    return f"\x1b[0;{attributes}m"
 
 
 def render_strips(strips: list[Strip], color_system: ColorSystem | None) -> str:
@@ -52,10 +96,7 @@ def render_strips(strips: list[Strip], color_system: ColorSystem | None) -> str:
                     append(Strip.render_style(style, text, system))
                     continue
             if attributes != current:
-                if not attributes:
-                    append(RESET)
-                else:
-                    append(f"\x1b[0;{attributes}m" if current else f"\x1b[{attributes}m")
+                append(switch(current, attributes))
                 current = attributes
             append(text)
     if current:
@@ -178,10 +219,7 @@ def _diff_render_segments(self: _compositor.ChopsUpdate, console: Console) -> st
                 append(move_to(left + start, y).segment.text)
                 for char, attributes in cells[start:stop]:
                     if attributes != current:
-                        if not attributes:
-                            append(RESET)
-                        else:
-                            append(f"\x1b[0;{attributes}m" if current else f"\x1b[{attributes}m")
+                        append(switch(current, attributes))
                         current = attributes
                     append(char)
             _record(shown, y, left, cells)
