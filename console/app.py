@@ -347,7 +347,17 @@ class FleetdeckApp(App[None]):
         if self.zoomed is not None:
             self.zoomed = self.active
         self._layout(self.size.width, self.size.height)
-        self.panes[self.active].focus_content()
+        self._focus_pane(self.active)
+
+    def _focus_pane(self, index: int) -> None:
+        """Focus the pane and show its keys in the same frame as its border."""
+        screen = self.screen
+        if not isinstance(screen, ConsoleScreen):
+            self.panes[index].focus_content()
+            return
+        screen.set_focus(self.panes[index].focus_target)
+        for line in screen.query(KeyLine):
+            line.follow(screen)
 
     # --- actions ---
 
@@ -364,7 +374,7 @@ class FleetdeckApp(App[None]):
             self.zoomed = index
         self.active = index
         self._layout(self.size.width, self.size.height)
-        self.panes[index].focus_content()
+        self._focus_pane(index)
 
     def action_unzoom(self) -> None:
         self.clear_notifications()  # a toast is otherwise dismissed only by a click or its timeout

@@ -99,3 +99,13 @@ async def test_a_pane_whose_part_of_the_snapshot_is_equal_is_not_touched(frozen_
         hotter = replace(snapshot.gpus[0], temp=(snapshot.gpus[0].temp or 0) + 1)
         gpus.show(replace(snapshot, gpus=(hotter, *snapshot.gpus[1:])))
         assert built and refreshes  # the changed temperature is drawn
+
+
+async def test_a_tab_shows_the_new_panes_keys_in_the_same_frame_as_its_border(frozen_clock):
+    app = demo_app(frozen_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.action_next_pane()  # no frame in between: what the next frame draws is already decided
+        assert app.focused is pane(app, "endpoints").table
+        line = app.query_one(KeyLine).plain
+        assert "/ Filter" in line and "Sort" not in line

@@ -45,6 +45,11 @@ class KeyLine(Widget, can_focus=False):
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
 
+    def follow(self, screen: Screen) -> None:
+        """Show the keys of the focus `screen` has now, in the same frame as the focus move; Textual
+        says the bindings changed only after the next frame, which drew the line a frame late."""
+        self._bindings_changed(screen)
+
     def _bindings_changed(self, screen: Screen) -> None:
         if not self.is_attached or screen is not self.screen:
             return

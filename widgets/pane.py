@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.geometry import Region
+from textual.widget import Widget
 from textual.widgets import Static
 
 from console.model import FleetSnapshot, PaneState, SourceStatus
@@ -204,7 +205,12 @@ class Pane(Vertical, can_focus=True):
             self.table.focus()
 
     def focus_content(self) -> None:
-        (self.table if self.state is PaneState.READY else self).focus()
+        self.focus_target.focus()
+
+    @property
+    def focus_target(self) -> Widget:
+        """What takes the keys when the pane is active: its table, or the pane while it has none."""
+        return self.table if self.state is PaneState.READY else self
 
     # --- data in ---
 
