@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from textual.widgets import Static
+
 from console.model import FleetSnapshot, PaneState, SourceStatus
 from tests.apps import demo_app, settle
 from widgets.keyline import KeyLine
@@ -109,3 +111,14 @@ async def test_a_tab_shows_the_new_panes_keys_in_the_same_frame_as_its_border(fr
         assert app.focused is pane(app, "endpoints").table
         line = app.query_one(KeyLine).plain
         assert "/ Filter" in line and "Sort" not in line
+
+
+async def test_a_hidden_pane_has_its_words_ready_for_the_frame_that_shows_it(frozen_clock):
+    app = demo_app(frozen_clock)
+    async with app.run_test(size=(80, 24)) as pilot:  # narrow: one pane at a time
+        await settle(pilot)
+        endpoints = pane(app, "endpoints")
+        assert not endpoints.seen
+        endpoints.show(FleetSnapshot(status={"endpoints": SourceStatus(PaneState.ERROR, "refused")}))
+        assert str(endpoints.query_one(".pane-message", Static).content) == "✖ refused"
+        assert endpoints.has_class("-error")

@@ -231,7 +231,12 @@ class Pane(Vertical, can_focus=True):
         return (status, *(getattr(snapshot, name) for name in self.reads))
 
     def sync(self) -> None:
-        if self._latest is None or not self.seen:
+        if self._latest is None:
+            return
+        if not self.seen:
+            status = self._latest.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
+            if status.state is not PaneState.READY and self.is_attached:
+                self._set_state(status)  # a few words: ready for the frame that shows the pane
             return
         part = self.part(self._latest)
         if part == self._drawn:
