@@ -281,17 +281,21 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def measure_keys(sess: PtySession, key: bytes, count: int) -> dict[str, Any]:
-    first_ms: list[float] = []
-    settle_ms: list[float] = []
-    no_response = 0
+def measure_keys(sess: PtySession, key: bytes | list[bytes], count: int) -> dict[str, Any]:
+    """Press `key` `count` times. A list of keys is pressed in turn, `count` rounds; the figures are
+    then the first key's, and each key's own are under "each" in order."""
+    turn = [key] if isinstance(key, bytes) else key
+    first_ms: list[list[float]] = [[] for _ in turn]
+    settle_ms: list[list[float]] = [[] for _ in turn]
+    no_response = [0 for _ in turn]
     next_press = time.monotonic() + KEY_SPACING_S
-    for _ in range(count):
+    for press in range(count * len(turn)):
+        which = press % len(turn)
         sess.pump(next_press)  # keep draining between presses
         if sess.eof:
             break
         t_write = time.monotonic()
-        sess.write(key)
+        sess.write(turn[which])
         next_press = t_write + KEY_SPACING_S
         state: dict[str, float] = {}
 
@@ -301,20 +305,24 @@ def measure_keys(sess: PtySession, key: bytes, count: int) -> dict[str, Any]:
 
         sess.pump(next_press, first)
         if "first" not in state:
-            no_response += 1
+            no_response[which] += 1
             continue
         # The update is on screen once SETTLE_SILENCE_S pass without output (capped at the next press).
         state["last"] = sess.pump_until_quiet(SETTLE_SILENCE_S, next_press, state["first"])
-        first_ms.append((state["first"] - t_write) * 1000)
-        settle_ms.append((state["last"] - t_write) * 1000)
-    return {
-        "presses": count,
-        "no_response": no_response,
-        "first_byte_ms_p50": percentile(first_ms, 50),
-        "first_byte_ms_p99": percentile(first_ms, 99),
-        "settled_ms_p50": percentile(settle_ms, 50),
-        "settled_ms_p99": percentile(settle_ms, 99),
-    }
+        first_ms[which].append((state["first"] - t_write) * 1000)
+        settle_ms[which].append((state["last"] - t_write) * 1000)
+    each = [
+        {
+            "presses": count,
+            "no_response": no_response[index],
+            "first_byte_ms_p50": percentile(first_ms[index], 50),
+            "first_byte_ms_p99": percentile(first_ms[index], 99),
+            "settled_ms_p50": percentile(settle_ms[index], 50),
+            "settled_ms_p99": percentile(settle_ms[index], 99),
+        }
+        for index in range(len(turn))
+    ]
+    return {**each[0], "each": each} if len(turn) > 1 else each[0]
 
 
 def child_env(args: argparse.Namespace) -> dict[str, str]:
@@ -394,6 +402,12 @@ def run_one(args: argparse.Namespace, size: str, cols: int, rows: int) -> Result
             elif args.keys_latency > 0:
                 res.keys = measure_keys(sess, args.key_bytes, args.keys_latency)
                 res.keys["key"] = args.key
+                # then the other keys, pressed in turn (down,up keeps a cursor moving on a short list)
+                more = [(name, key_bytes(name)) for name in args.more_keys.split(",") if name]
+                if more:
+                    figures = measure_keys(sess, [key for _, key in more], args.keys_latency)
+                    for (name, _), each in zip(more, figures.get("each", [figures]), strict=True):
+                        res.keys[name] = each
             res.ok = res.error is None
 
         # Peak RSS just before terminating.
@@ -503,6 +517,14 @@ def parse_size(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def key_bytes(name: str) -> bytes:
+    if name in KEYS:
+        return KEYS[name]
+    if len(name) == 1:
+        return name.encode()
+    raise ValueError(f"unknown key {name!r}: one of {sorted(KEYS)} or one character")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     cmd: list[str] | None = None
     if "--" in argv:
@@ -536,6 +558,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--key", default="tab", help=f"key for --keys-latency: one of {sorted(KEYS)} or one character"
     )
+    p.add_argument(
+        "--more-keys",
+        default="",
+        metavar="K1,K2",
+        help="after --key, press these in turn N times each round and measure each (e.g. down,up)",
+    )
     p.add_argument("--show-frame", action="store_true", help="print the settled first frame to stderr")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     args = p.parse_args(argv)
@@ -547,12 +575,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(str(exc))
     args.ready_text = args.ready_text if args.ready_text is not None else DEFAULT_READY
     args.data_text = args.data_text if args.data_text is not None else DEFAULT_DATA
-    if args.key in KEYS:
-        args.key_bytes = KEYS[args.key]
-    elif len(args.key) == 1:
-        args.key_bytes = args.key.encode()
-    else:
-        p.error(f"unknown --key {args.key!r}")
+    try:
+        args.key_bytes = key_bytes(args.key)
+        for name in filter(None, args.more_keys.split(",")):
+            key_bytes(name)
+    except ValueError as exc:
+        p.error(str(exc))
     if args.seconds <= 0 or args.timeout <= 0 or args.warmup < 0 or args.keys_latency < 0:
         p.error("--seconds and --timeout must be > 0, --warmup and --keys-latency >= 0")
     if cmd:

@@ -33,7 +33,7 @@ from console.model import Action, Outcome, OutcomeKind, Plan, Signal, SignalStat
 from console.pins import PinsError, bump_candidate, plan_bump
 from console.runtime import Runtime
 from console.store import StoreError
-from widgets import wire
+from widgets import textual_private
 from widgets.colourless import Colourless
 from widgets.confirm import ConfirmScreen
 from widgets.endpoint_detail import EndpointDetailScreen
@@ -193,7 +193,8 @@ class FleetdeckApp(App[None]):
 
     def __init__(self, runtime: Runtime, *, live: bool = True, warnings: Sequence[str] = ()) -> None:
         super().__init__()
-        wire.install()  # leaner screen updates: the same screen in fewer bytes
+        textual_private.check()  # private Textual API only on the version it was read against
+        textual_private.install_writers()  # leaner screen updates: the same screen in fewer bytes
         self.runtime = runtime
         self.live = live
         self.config_warnings = tuple(warnings)
@@ -209,6 +210,7 @@ class FleetdeckApp(App[None]):
             lambda breach, outcome: self.post_message(GuardBreached(breach, outcome))
         )
         self.last_outcome: Outcome | None = None
+        self.keymap: dict[str, str] = {}  # binding id -> keys, as remapped in `[keys]`
         self.last_muted: str | None = None  # the source u would unmute
 
     def say_error(self, exc: FleetdeckError) -> None:
@@ -221,16 +223,7 @@ class FleetdeckApp(App[None]):
             self.say_error(event.worker.error)
 
     def get_driver_class(self) -> type[Driver]:
-        driver = super().get_driver_class()
-        if driver.__name__ == "LinuxDriver":  # POSIX; another TEXTUAL_DRIVER or Windows driver is kept
-            from widgets.driver import HangupSafeDriver
-
-            return HangupSafeDriver
-        if driver.__name__ == "WebDriver":  # under `fleetdeck serve`, writing to a pipe
-            from widgets.driver import PipeSafeWebDriver
-
-            return PipeSafeWebDriver
-        return driver
+        return textual_private.driver_class(super().get_driver_class())
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         if self.no_color:
@@ -270,7 +263,8 @@ class FleetdeckApp(App[None]):
         if self.runtime.config.console.theme:
             self.theme = self.runtime.config.console.theme
         if self.runtime.config.keys:
-            self.set_keymap(dict(self.runtime.config.keys))
+            self.keymap = dict(self.runtime.config.keys)
+            self.set_keymap(self.keymap)
         self.query_one(FleetHeader).show(self.runtime.snapshot, self.modes)
         self._layout(self.size.width, self.size.height)
         self.panes[0].focus_content()
@@ -388,7 +382,17 @@ class FleetdeckApp(App[None]):
         if self.zoomed is not None:
             self.zoomed = self.active
         self._layout(self.size.width, self.size.height)
-        self.panes[self.active].focus_content()
+        self._focus_pane(self.active)
+
+    def _focus_pane(self, index: int) -> None:
+        """Focus the pane and show its keys in the same frame as its border."""
+        screen = self.screen
+        if not isinstance(screen, ConsoleScreen):
+            self.panes[index].focus_content()
+            return
+        screen.set_focus(self.panes[index].focus_target)
+        for line in screen.query(KeyLine):
+            line.follow(screen)
 
     # --- actions ---
 
@@ -405,7 +409,7 @@ class FleetdeckApp(App[None]):
             self.zoomed = index
         self.active = index
         self._layout(self.size.width, self.size.height)
-        self.panes[index].focus_content()
+        self._focus_pane(index)
 
     def action_unzoom(self) -> None:
         self.clear_notifications()  # a toast is otherwise dismissed only by a click or its timeout
@@ -420,7 +424,7 @@ class FleetdeckApp(App[None]):
             result = []
             for binding in bindings:
                 assert isinstance(binding, Binding)
-                key = self._keymap.get(binding.id or "", binding.key) if binding.id else binding.key
+                key = self.keymap.get(binding.id or "", binding.key) if binding.id else binding.key
                 display = ", ".join(
                     self.get_key_display(replace(binding, key=k.strip())) for k in key.split(",")
                 )
@@ -481,7 +485,7 @@ class FleetdeckApp(App[None]):
 
     def key_of(self, binding_id: str, default: str) -> str:
         """How the key bound to `binding_id` reads now, after any remapping in `[keys]`."""
-        key = self._keymap.get(binding_id, default).split(",")[0].strip()
+        key = self.keymap.get(binding_id, default).split(",")[0].strip()
         return self.get_key_display(Binding(key, ""))
 
     async def _undo_signal(self, source: str, signal_id: str, muted: str | None) -> None:

@@ -114,3 +114,16 @@ def test_writes_to_a_hung_up_terminal_cannot_block_the_exit():
 
 def test_the_console_writes_through_the_hangup_safe_driver():
     assert demo_app().driver_class is HangupSafeDriver
+
+
+def test_an_update_that_changed_nothing_sends_nothing():
+    stream = io.StringIO()
+    output = TerminalOutput(stream)
+    output.write("\x1b[4;21H58%\x1b[1;3H")  # an update: its cells, then the cursor to its resting place
+    output.write("\x1b[?2026h")
+    output.write("\x1b[1;3H")  # the next update changed no cell: only the cursor's move, to where it is
+    output.write("\x1b[?2026l")
+    assert stream.getvalue() == "\x1b[4;21H58%\x1b[1;3H\x1b[?2026h\x1b[?2026l"
+    output.write("\x1b[?1000h")  # anything else written: the move is sent again
+    output.write("\x1b[1;3H")
+    assert stream.getvalue().endswith("\x1b[?1000h\x1b[1;3H")

@@ -120,3 +120,50 @@ def _region():
     from textual.geometry import Region
 
     return Region(0, 0, WIDTH, HEIGHT)
+
+
+def test_a_run_of_updates_draws_the_same_screen_sending_only_the_changed_cells():
+    rng = random.Random(3)
+    for system in (ColorSystem.EIGHT_BIT, ColorSystem.TRUECOLOR):
+        out = console(system)
+        lines = [random_strip(rng, WIDTH) for _ in range(HEIGHT)]
+        first = LayoutUpdate([[line] for line in lines], _region())
+        theirs, ours = wire.TEXTUAL_LAYOUT(first, out), wire._layout_render_segments(first, out)
+        for _ in range(60):
+            spans = []
+            for y in sorted(rng.sample(range(HEIGHT), 3)):
+                text = lines[y].text
+                starts = sorted({cell_len(text[:i]) for i in range(len(text) + 1)})
+                x1, x2 = sorted(rng.sample(starts, 2))
+                # a figure changing inside a row: mostly the same characters, some new ones
+                middle = lines[y].crop(x1, x2) if rng.random() < 0.5 else random_strip(rng, x2 - x1)
+                lines[y] = Strip.join([lines[y].crop(0, x1), middle, lines[y].crop(x2, WIDTH)])
+                spans.append((y, x1, x2))
+            update = ChopsUpdate([{0: line} for line in lines], spans, [[WIDTH] for _ in lines])
+            theirs += wire.TEXTUAL_CHOPS(update, out)
+            ours += wire._diff_render_segments(update, out)
+            assert screen_after(ours) == screen_after(theirs)
+        assert len(ours) < len(theirs) * 0.8
+
+
+def test_a_figure_that_changes_sends_its_changed_characters_only():
+    out = console(ColorSystem.EIGHT_BIT)
+    style = Style(color="color(253)", bgcolor="color(235)")
+    row = Strip([Segment(" 0   H200   ██▉    58%   400W ", style)]).adjust_cell_length(WIDTH, style)
+    wire._layout_render_segments(LayoutUpdate([[row]], _region()), out)
+    changed = Strip([Segment(" 0   H200   ██▉    76%   401W ", style)]).adjust_cell_length(WIDTH, style)
+    update = ChopsUpdate([{0: changed}], [(0, 0, WIDTH)], [[WIDTH]])
+    sent = wire._diff_render_segments(update, out)
+    assert "H200" not in sent and "██" not in sent
+    assert "76" in sent and "1" in sent
+    assert sent.count("\x1b[38;5;253;48;5;235m") == 1  # attributes set once for both runs
+
+
+def test_a_change_of_colour_alone_sends_only_that_colour():
+    text, bar = "38;5;253;48;5;234", "38;5;112;48;5;234"
+    assert wire.switch(text, bar) == "\x1b[38;5;112m"
+    assert wire.switch("1;38;2;1;2;3;48;5;234", "1;38;2;4;5;6;48;5;17") == "\x1b[38;2;4;5;6;48;5;17m"
+    # another attribute, or a colour back to the default, starts from a reset
+    assert wire.switch(text, "1;" + bar) == "\x1b[0;1;38;5;112;48;5;234m"
+    assert wire.switch(text, "38;5;112") == "\x1b[0;38;5;112m"
+    assert wire.switch(text, "") == wire.RESET

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from typing import Any, TextIO
 
@@ -21,23 +22,34 @@ from textual.app import App
 from textual.drivers.linux_driver import LinuxDriver
 from textual.drivers.web_driver import WebDriver
 
+PARKED = re.compile(r"\x1b\[\d+;\d+H\Z")  # a cursor move that ends a write
+SYNC = ("\x1b[?2026h", "\x1b[?2026l")
 # once its pipe is gone, a console whose exit has not finished by then is ended outright
 LEAVE_GRACE = 3.0
 
 
 class TerminalOutput:
-    """The file Textual's writer thread writes to; once a write fails, the rest are dropped."""
+    """The file Textual's writer thread writes to; once a write fails, the rest are dropped.
+
+    Each screen update ends by moving the cursor to where it rests; an update that changed nothing on
+    the screen is that move alone, to where the cursor already is, and is dropped."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self.gone = False
+        self._parked = ""  # the move that left the cursor where it is now
 
     def write(self, text: str) -> int:
+        if text == self._parked:
+            return len(text)
         if not self.gone:
             try:
                 self._stream.write(text)
             except OSError:
                 self.gone = True
+        if text not in SYNC:  # marking a frame's start or end leaves the cursor where it was
+            parked = PARKED.search(text)
+            self._parked = parked.group(0) if parked else ""
         return len(text)
 
     def flush(self) -> None:

@@ -45,6 +45,7 @@ def matches(ep: EndpointRecord, needle: str) -> bool:
 
 class EndpointPane(Pane):
     pane_id = "endpoints"
+    reads = ("endpoints", "routes", "drifts")
     title = "Endpoints"
     number = 2
     loading_text = "Probing endpoints…"

@@ -76,6 +76,7 @@ def _sort_value(gpu: GpuRecord, sort: str) -> float:
 
 class GpuPane(Pane):
     pane_id = "gpus"
+    reads = ("gpus", "gpu_history", "gpu_processes", "gpu_sources")
     title = "GPUs"
     number = 1
     loading_text = "Loading GPUs… (reading NVML)"

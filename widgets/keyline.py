@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 
+from widgets.textual_private import bindings_of
+
 SEPARATOR = "▏"
 
 
@@ -42,6 +44,11 @@ class KeyLine(Widget, can_focus=False):
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def follow(self, screen: Screen) -> None:
+        """Show the keys of the focus `screen` has now, in the same frame as the focus move; Textual
+        says the bindings changed only after the next frame, which drew the line a frame late."""
+        self._bindings_changed(screen)
 
     def _bindings_changed(self, screen: Screen) -> None:
         if not self.is_attached or screen is not self.screen:
@@ -73,7 +80,7 @@ class KeyLine(Widget, can_focus=False):
         return [
             binding
             for node in focused.ancestors_with_self
-            for binding in node._bindings.key_to_bindings.get(key, [])
+            for binding in bindings_of(node, key)
             if binding.show
         ]
 

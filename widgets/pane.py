@@ -11,183 +11,20 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from rich.cells import cell_len
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
-from textual.cache import LRUCache
 from textual.containers import Vertical
-from textual.coordinate import Coordinate
 from textual.geometry import Region
-from textual.widgets import DataTable, Static
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.widget import Widget
+from textual.widgets import Static
 
 from console.inert import inert
 from console.model import FleetSnapshot, PaneState, SourceStatus
+from widgets.textual_private import PublicTable, table_class
 
 Row = tuple[str, tuple[Any, ...]]
-SegmentLines = list[list[Segment]]
-CELL_CACHE_SIZE = 4096  # a few screens of cells at 250x70
 ACTIVE_MARK = "▸ "
 WIDEST_VALUE = 40  # a column widens to hold its widest value up to this; an odd value cannot take the pane
-
-
-class LeanTable(DataTable[Any]):
-    """A DataTable that repaints only the cell that changed, not the whole table.
-
-    `DataTable.update_cell` refreshes the whole widget, so every tick re-sent every line of the pane
-    to the terminal; over SSH that is most of the bytes.
-    """
-
-    _focus_moving = False  # a class default: DataTable.__init__ refreshes before ours has run
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # DataTable keys its cell cache on a table-wide update count, so one changed cell made every
-        # cell of every repainted line render again; this cache is keyed on each cell's own version
-        self._cell_versions: dict[tuple[RowKey, ColumnKey], int] = {}
-        self._lean_cells: LRUCache[tuple[Any, ...], SegmentLines] = LRUCache(CELL_CACHE_SIZE)
-        self._column_widths: list[int] = []
-        self._column_x: list[int] = []
-
-    def set_cell(self, row_key: str, column_key: str, value: Any) -> None:
-        row, column = RowKey(row_key), ColumnKey(column_key)
-        self._data[row][column] = value
-        self._cell_versions[row, column] = self._cell_versions.get((row, column), 0) + 1
-        self._update_count += 1  # invalidates the line caches, as update_cell does
-        row_index = self._row_locations.get(row)
-        column_index = self._column_locations.get(column)
-        if row_index is None or column_index is None:
-            return
-        if self.rows[row].height != 1:
-            self.refresh_coordinate(Coordinate(row_index, column_index))
-            return
-        # DataTable finds a cell by adding up every row above it; our rows are one line each
-        y = row_index + (self.header_height if self.show_header else 0) - self.scroll_offset.y
-        if 0 <= y < self.size.height:
-            x, width = self._column_span(column_index)
-            self.refresh(Region(x - self.scroll_offset.x, y, width, 1))
-
-    # Focus moving in or out changes the colours of the cursor row and nothing else (the table is
-    # not tinted on focus), but Widget and DataTable repaint every cell for it: on a Tab, two tables.
-    def focus(self, scroll_visible: bool = True) -> Self:
-        self._focus_moving = True
-        try:
-            return super().focus(scroll_visible)
-        finally:
-            self._focus_moving = False
-
-    def action_cursor_right(self) -> None:
-        if not self._sideways(1):
-            super().action_cursor_right()
-
-    def action_cursor_left(self) -> None:
-        if not self._sideways(-1):
-            super().action_cursor_left()
-
-    def _on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
-        if self._sideways(1):
-            event.stop()
-
-    def _on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
-        if self._sideways(-1):
-            event.stop()
-
-    def _sideways(self, step: int) -> bool:
-        """Sideways keys move the pane's columns by a whole column, never by a character."""
-        if self.cursor_type != "row" or not isinstance(self.parent, Pane):
-            return False
-        self.parent.shift_columns(step)
-        return True
-
-    def _on_focus(self, event: events.Focus) -> None:
-        event.prevent_default()  # Widget's handler repaints the whole table
-        self.has_focus = True
-        if self.parent is not None:
-            self.parent.post_message(events.DescendantFocus(self))
-
-    def _on_blur(self, event: events.Blur) -> None:
-        event.prevent_default()
-        self.has_focus = False
-        if self.parent is not None:
-            self.parent.post_message(events.DescendantBlur(self))
-
-    def watch_has_focus(self, has_focus: bool) -> None:
-        self._focus_moving = True
-        try:
-            super().watch_has_focus(has_focus)
-        finally:
-            self._focus_moving = False
-        self._repaint_cursor_row()
-
-    def notify_style_update(self) -> None:
-        if not self._focus_moving:
-            super().notify_style_update()
-            return
-        # DataTable drops every cached line here; only the cursor row's look depends on the focus
-        super(DataTable, self).notify_style_update()
-        self._get_styles_to_render_cell.cache_clear()
-
-    def refresh(
-        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
-    ) -> Self:
-        if self._focus_moving and not (regions or layout or recompose):
-            return self  # watch_has_focus repaints the cursor row
-        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
-
-    def _repaint_cursor_row(self) -> None:
-        self._update_count += 1  # the cursor's colours follow the focus
-        if self.row_count and self.cursor_type == "row":
-            self.refresh_row(self.cursor_row)
-        else:
-            self.refresh()
-
-    def _column_span(self, index: int) -> tuple[int, int]:
-        """(x, width) of a column, from widths kept until the columns change."""
-        widths = [column.get_render_width(self) for column in self.ordered_columns]
-        if widths != self._column_widths:
-            self._column_widths = widths
-            self._column_x = [sum(widths[:i]) + self._row_label_column_width for i in range(len(widths))]
-        return self._column_x[index], widths[index]
-
-    def clear(self, columns: bool = False) -> Self:
-        self._cell_versions.clear()
-        self._lean_cells.clear()
-        return super().clear(columns)
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> SegmentLines:
-        if row_index < 0 or column_index < 0:  # the header and row labels
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row = self._row_locations.get_key(row_index)
-        column = self._column_locations.get_key(column_index)
-        key = (
-            row,
-            column,
-            self._cell_versions.get((row, column), 0),
-            row_index,  # in the cell's mouse metadata
-            base_style,
-            width,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self.show_cursor,
-            # focus changes the cursor's colours, nothing else: other cells stay cached across a Tab
-            self._pseudo_class_state if cursor or hover else None,
-        )
-        lines = self._lean_cells.get(key)
-        if lines is None:
-            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-            self._lean_cells[key] = lines
-        return lines
 
 
 class Pane(Vertical, can_focus=True):
@@ -232,12 +69,15 @@ class Pane(Vertical, can_focus=True):
     text: ClassVar[frozenset[str]] = frozenset()
     # drawn to whatever width the column has (bars, sparklines)
     fluid: ClassVar[frozenset[str]] = frozenset()
+    # the snapshot fields the pane's rows and subtitle read: a tick that changes none of them draws nothing
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         super().__init__(id=f"pane-{self.pane_id}", classes="-loading")
         self.border_title = f"{self.number} {self.title}"
         self._latest: FleetSnapshot | None = None
-        self._drawn: FleetSnapshot | None = None
+        self._drawn: tuple[Any, ...] | None = None  # the part of the snapshot on screen
+        self._message: tuple[PaneState, str] | None = None  # the loading, empty or error text shown
         self._keys: list[str] = []
         self._cells: dict[str, tuple[Any, ...]] = {}
         self.state = PaneState.LOADING
@@ -278,11 +118,11 @@ class Pane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static(self.loading_text, classes="pane-message", markup=False)
-        yield LeanTable(cursor_type="row", zebra_stripes=False)
+        yield table_class()(cursor_type="row", zebra_stripes=False)
 
     @property
-    def table(self) -> LeanTable:
-        return self.query_one(LeanTable)
+    def table(self) -> PublicTable:
+        return self.query_one(PublicTable)
 
     def on_resize(self) -> None:
         room = self.content_size.width - 2  # the table's own width less a vertical scrollbar's
@@ -365,7 +205,12 @@ class Pane(Vertical, can_focus=True):
             self.table.focus()
 
     def focus_content(self) -> None:
-        (self.table if self.state is PaneState.READY else self).focus()
+        self.focus_target.focus()
+
+    @property
+    def focus_target(self) -> Widget:
+        """What takes the keys when the pane is active: its table, or the pane while it has none."""
+        return self.table if self.state is PaneState.READY else self
 
     # --- data in ---
 
@@ -378,11 +223,26 @@ class Pane(Vertical, can_focus=True):
         """Drawn only when on screen: visible in the layout and not under a modal."""
         return self.display and self.is_attached and self.app.screen is self.screen
 
+    def part(self, snapshot: FleetSnapshot) -> tuple[Any, ...]:
+        """What of the snapshot this pane shows; equal parts draw the same screen."""
+        status = snapshot.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
+        if status.state is not PaneState.READY:
+            return (status,)
+        return (status, *(getattr(snapshot, name) for name in self.reads))
+
     def sync(self) -> None:
-        if self._latest is None or self._latest is self._drawn or not self.seen:
+        if self._latest is None:
             return
-        self._drawn = self._latest
-        status = self._latest.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
+        if not self.seen:
+            status = self._latest.status.get(self.pane_id, SourceStatus(PaneState.LOADING))
+            if status.state is not PaneState.READY and self.is_attached:
+                self._set_state(status)  # a few words: ready for the frame that shows the pane
+            return
+        part = self.part(self._latest)
+        if part == self._drawn:
+            return
+        self._drawn = part
+        status = part[0]
         self._set_state(status)
         subtitle = ""
         if status.state is PaneState.READY:
@@ -402,10 +262,16 @@ class Pane(Vertical, can_focus=True):
     def _set_state(self, status: SourceStatus) -> None:
         if status.state is self.state and status.state is PaneState.READY:
             return
+        shown = (status.state, status.message)
+        if shown == self._message and status.state is self.state:
+            return  # the same words: updating the message would repaint it whole
+        self._message = shown
         had_focus = self.has_focus_within
         self.state = status.state
-        for state in PaneState:
-            self.set_class(state is status.state, f"-{state.value}")
+        # one style update for the pane and its children, not one per class changed
+        self.remove_class(*(f"-{state.value}" for state in PaneState), update=False)
+        self.add_class(f"-{status.state.value}", update=False)
+        self.update_node_styles(animate=False)
         message = self.query_one(".pane-message", Static)
         if status.state is PaneState.LOADING:
             message.update(status.message or self.loading_text)

@@ -16,6 +16,7 @@ from widgets.pane import Pane, Row, plain
 
 class PinPane(Pane):
     pane_id = "pins"
+    reads = ("pins", "drifts", "upstream")
     title = "Pins"
     number = 3
     loading_text = "Reading the lock file…"

@@ -29,6 +29,7 @@ AGE_REFRESH = 15.0  # seconds between redraws of the age column when nothing els
 
 class SignalPane(Pane):
     pane_id = "signals"
+    reads = ("signals", "signal_sources")
     title = "Signals"
     number = 4
     loading_text = "Loading signals…"
