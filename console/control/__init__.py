@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+import httpx
+
+from console import net
 from console.errors import FleetdeckError
 from console.inert import inert
 from console.model import READY, RouteState, RouteTarget
@@ -139,3 +142,30 @@ def reorder(route: RouteState, endpoints: list[str]) -> RouteState:
     """`route` with its targets in the configured order (backends list them in their own)."""
     by_name = {t.endpoint: t for t in route.targets}
     return replace(route, targets=tuple(by_name[name] for name in endpoints if name in by_name))
+
+
+async def control_fetch(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    where: str,
+    *,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> net.Body:
+    """One request to a control plane, capped and under its deadline; a failure is a ControlError that
+    starts with `where`."""
+    try:
+        return await net.fetch(
+            client,
+            method,
+            url,
+            limit=net.CONTROL_MAX,
+            deadline=net.CONTROL_DEADLINE,
+            content=content,
+            headers=dict(headers or {}),
+        )
+    except net.ReadFailed as exc:
+        raise ControlError(f"{where}: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise ControlError(f"{where}: {type(exc).__name__}: {exc}".rstrip(": ")) from None

@@ -13,7 +13,7 @@ import httpx
 
 from console import net
 from console.config import EnvoyBackend as EnvoyConfig
-from console.control import NO_INTENT, CheckResult, ControlBackend, ControlError, Intent
+from console.control import NO_INTENT, CheckResult, ControlBackend, ControlError, Intent, control_fetch
 from console.model import RouteState, RouteTarget
 
 TIMEOUT = 3.0
@@ -57,14 +57,7 @@ class EnvoyBackend(ControlBackend):
 
     async def _call(self, method: str, path: str) -> net.Body:
         url = f"{self.admin}{path}"
-        try:
-            response = await net.fetch(
-                self._http(), method, url, limit=net.CONTROL_MAX, deadline=net.CONTROL_DEADLINE
-            )
-        except net.ReadFailed as exc:
-            raise ControlError(f"envoy {self.admin}: {method} {path}: {exc}") from None
-        except httpx.HTTPError as exc:
-            raise ControlError(f"envoy {self.admin}: {method} {path}: {type(exc).__name__}: {exc}") from None
+        response = await control_fetch(self._http(), method, url, f"envoy {self.admin}: {method} {path}")
         if response.status_code != 200:
             text = " ".join(response.text.split())[:200]
             raise ControlError(f"envoy {self.admin}: {method} {path}: {response.status_code} {text}".rstrip())

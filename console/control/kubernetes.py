@@ -42,6 +42,7 @@ from console.control import (
     ControlError,
     Intent,
     ReadOnlyBackend,
+    control_fetch,
     same_split,
 )
 from console.model import RouteState, RouteTarget, shares
@@ -471,20 +472,7 @@ class KubernetesRoute(ControlBackend):
         headers = {"Content-Type": content_type} if content_type else {}
         headers.update(self._credentials.authorization())
         where = f"kubernetes {client.base_url.host}: {method} {self.label.removeprefix('kubernetes ')}"
-        try:
-            response = await net.fetch(
-                client,
-                method,
-                url,
-                limit=net.CONTROL_MAX,
-                deadline=net.CONTROL_DEADLINE,
-                content=body,
-                headers=headers,
-            )
-        except net.ReadFailed as exc:
-            raise ControlError(f"{where}: {exc}") from None
-        except httpx.HTTPError as exc:
-            raise ControlError(f"{where}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
+        response = await control_fetch(client, method, url, where, content=body, headers=headers)
         if response.status_code < 300:
             try:
                 return response.json()

@@ -24,6 +24,7 @@ from console.control import (
     ControlError,
     Intent,
     ReadOnlyBackend,
+    control_fetch,
 )
 from console.model import RouteState, RouteTarget
 
@@ -78,20 +79,9 @@ class WebhookRoute(ControlBackend):
         headers = self._headers()
         if body is not None:
             headers.setdefault("Content-Type", "application/json")
-        try:
-            response = await net.fetch(
-                self._http(),
-                method,
-                url,
-                limit=net.CONTROL_MAX,
-                deadline=net.CONTROL_DEADLINE,
-                content=body,
-                headers=headers,
-            )
-        except net.ReadFailed as exc:
-            raise ControlError(f"webhook {method} {url}: {exc}") from None
-        except httpx.HTTPError as exc:
-            raise ControlError(f"webhook {method} {url}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
+        response = await control_fetch(
+            self._http(), method, url, f"webhook {method} {url}", content=body, headers=headers
+        )
         if response.status_code >= 300:
             text = " ".join(response.text.split())[:200]
             line = f"webhook {method} {url}: {response.status_code} {response.reason_phrase}" + (
